@@ -1,0 +1,387 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/todod/todod/internal/todo"
+)
+
+// CreateTask stores a new task and returns it with its id, timestamps and
+// Version 1. Errors: todo.ErrUnavailable.
+func (s *Store) CreateTask(ctx context.Context, userID string, nt todo.NewTask) (todo.Task, error) {
+	var out todo.Task
+	err := s.run(ctx, "create-task", func(conn *pgxpool.Conn) error {
+		now := s.now()
+		t := todo.Task{
+			UserID:      userID,
+			Title:       nt.Title,
+			Description: nt.Description,
+			Priority:    nt.Priority,
+			Tags:        nt.Tags,
+			DueAt:       nt.DueAt,
+			CreatedAt:   now,
+			UpdatedAt:   now,
+		}
+		if t.Priority == "" {
+			t.Priority = todo.PriorityNone
+		}
+		t = todo.SetCompleted(t, nt.Completed, now)
+		var err error
+		out, err = scanTask(conn.QueryRow(ctx, `
+			INSERT INTO tasks (user_id, title, title_key, description, search_key, completed,
+			                   priority, tags, due_at, completed_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			RETURNING id, user_id, title, description, completed, priority, tags,
+			          due_at, completed_at, created_at, updated_at, version`,
+			t.UserID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
+			t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
+			t.CreatedAt, t.UpdatedAt))
+		return err
+	})
+	return out, err
+}
+
+// GetTask returns one of the user's tasks. Errors: todo.ErrNotFound,
+// todo.ErrUnavailable.
+func (s *Store) GetTask(ctx context.Context, userID string, id int64) (todo.Task, error) {
+	var out todo.Task
+	err := s.run(ctx, "get-task", func(conn *pgxpool.Conn) error {
+		var err error
+		out, err = scanTask(conn.QueryRow(ctx, `
+			SELECT id, user_id, title, description, completed, priority, tags,
+			       due_at, completed_at, created_at, updated_at, version
+			FROM tasks
+			WHERE id = $1 AND user_id = $2`,
+			id, userID))
+		return err
+	})
+	return out, err
+}
+
+// UpdateTask applies p to the task, bumping UpdatedAt and Version. Errors:
+// todo.ErrNotFound, todo.ErrPreconditionFailed, todo.ErrUnavailable.
+func (s *Store) UpdateTask(ctx context.Context, userID string, id int64, p todo.TaskPatch, ifVersion int64) (todo.Task, error) {
+	return s.modify(ctx, "update-task", userID, id, ifVersion, p.Apply)
+}
+
+// CompleteTask sets the task's completion to *completed, or toggles it when
+// completed is nil; otherwise as UpdateTask.
+func (s *Store) CompleteTask(ctx context.Context, userID string, id int64, completed *bool, ifVersion int64) (todo.Task, error) {
+	return s.modify(ctx, "complete-task", userID, id, ifVersion, func(t todo.Task, now time.Time) todo.Task {
+		done := !t.Completed
+		if completed != nil {
+			done = *completed
+		}
+		return todo.SetCompleted(t, done, now)
+	})
+}
+
+// modify is one read-modify-write transaction on a task: the row is locked,
+// its version checked, change applied in Go and the result written back.
+func (s *Store) modify(ctx context.Context, op, userID string, id, ifVersion int64,
+	change func(t todo.Task, now time.Time) todo.Task) (todo.Task, error) {
+	var out todo.Task
+	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+		cur, err := scanTask(tx.QueryRow(ctx, `
+			SELECT id, user_id, title, description, completed, priority, tags,
+			       due_at, completed_at, created_at, updated_at, version
+			FROM tasks
+			WHERE id = $1 AND user_id = $2
+			FOR UPDATE`,
+			id, userID))
+		if err != nil {
+			return err
+		}
+		if ifVersion != 0 && cur.Version != ifVersion {
+			return todo.ErrPreconditionFailed
+		}
+		now := s.now()
+		t := change(cur, now)
+		out, err = scanTask(tx.QueryRow(ctx, `
+			UPDATE tasks
+			SET title = $3, title_key = $4, description = $5, search_key = $6, completed = $7,
+			    priority = $8, tags = $9, due_at = $10, completed_at = $11,
+			    updated_at = $12, version = version + 1
+			WHERE id = $1 AND user_id = $2
+			RETURNING id, user_id, title, description, completed, priority, tags,
+			          due_at, completed_at, created_at, updated_at, version`,
+			id, userID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
+			t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
+			now))
+		return err
+	})
+	return out, err
+}
+
+// DeleteTask removes the task and returns it as it was. Errors:
+// todo.ErrNotFound, todo.ErrPreconditionFailed, todo.ErrUnavailable.
+func (s *Store) DeleteTask(ctx context.Context, userID string, id int64, ifVersion int64) (todo.Task, error) {
+	var out todo.Task
+	err := s.run(ctx, "delete-task", func(conn *pgxpool.Conn) error {
+		var err error
+		out, err = scanTask(conn.QueryRow(ctx, `
+			DELETE FROM tasks
+			WHERE id = $1 AND user_id = $2 AND ($3::bigint = 0 OR version = $3::bigint)
+			RETURNING id, user_id, title, description, completed, priority, tags,
+			          due_at, completed_at, created_at, updated_at, version`,
+			id, userID, ifVersion))
+		if err == nil || ifVersion == 0 {
+			return err
+		}
+		// Nothing was deleted: tell a stale version from a missing task. If
+		// the task vanished in between, "not found" is the truth.
+		var exists bool
+		if err := conn.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND user_id = $2)`,
+			id, userID).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return todo.ErrPreconditionFailed
+		}
+		return todo.ErrNotFound
+	})
+	return out, err
+}
+
+// ListTasks returns one page of the user's tasks matching f. Errors:
+// todo.ErrUnavailable.
+func (s *Store) ListTasks(ctx context.Context, userID string, f todo.TaskFilter) (todo.TaskPage, error) {
+	if err := f.Normalize(); err != nil {
+		return todo.TaskPage{}, fmt.Errorf("postgres: list-tasks: %w", err)
+	}
+	query, args := listQuery(userID, f)
+	var tasks []todo.Task
+	err := s.run(ctx, "list-tasks", func(conn *pgxpool.Conn) error {
+		rows, err := conn.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		tasks, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (todo.Task, error) {
+			return scanTask(row)
+		})
+		return err
+	})
+	if err != nil {
+		return todo.TaskPage{}, err
+	}
+	if f.Sort == todo.SortDue {
+		tasks = datedFirst(tasks)
+	}
+	page := todo.TaskPage{Tasks: tasks}
+	if len(tasks) > f.Limit {
+		page.Tasks = tasks[:f.Limit]
+		next := todo.CursorAfter(page.Tasks[f.Limit-1], f.Sort, f.Desc)
+		page.Next = &next
+	}
+	return page, nil
+}
+
+// CountTasks counts the user's tasks matching f, ignoring its cursor and
+// limit. Errors: todo.ErrUnavailable.
+func (s *Store) CountTasks(ctx context.Context, userID string, f todo.TaskFilter) (int64, error) {
+	if err := f.Normalize(); err != nil {
+		return 0, fmt.Errorf("postgres: count-tasks: %w", err)
+	}
+	args := &sqlArgs{}
+	query := `SELECT count(*) FROM tasks WHERE ` + strings.Join(filterConds(args, userID, f), " AND ")
+	var n int64
+	err := s.run(ctx, "count-tasks", func(conn *pgxpool.Conn) error {
+		return conn.QueryRow(ctx, query, *args...).Scan(&n)
+	})
+	return n, err
+}
+
+// sqlArgs collects the arguments of a statement being built; add returns the
+// placeholder of a new one. User input only ever enters a statement this way.
+type sqlArgs []any
+
+func (a *sqlArgs) add(v any) string {
+	*a = append(*a, v)
+	return "$" + strconv.Itoa(len(*a))
+}
+
+// filterConds returns the WHERE conditions of f for userID, the first of them
+// always user_id = $n.
+func filterConds(args *sqlArgs, userID string, f todo.TaskFilter) []string {
+	conds := []string{`user_id = ` + args.add(userID)}
+	switch f.Status {
+	case todo.StatusPending:
+		conds = append(conds, `NOT completed`)
+	case todo.StatusCompleted:
+		conds = append(conds, `completed`)
+	}
+	if len(f.Priorities) > 0 {
+		ranks := make([]int16, len(f.Priorities))
+		for i, p := range f.Priorities {
+			ranks[i] = int16(p.Rank())
+		}
+		conds = append(conds, `priority = ANY(`+args.add(ranks)+`::smallint[])`)
+	}
+	if len(f.Tags) > 0 {
+		conds = append(conds, `tags @> `+args.add(f.Tags)+`::text[]`)
+	}
+	if f.Query != "" {
+		// strpos, not LIKE: % and _ in the query are plain characters.
+		conds = append(conds, `strpos(search_key, `+args.add(todo.SearchQuery(f.Query))+`::text) > 0`)
+	}
+	if f.DueBefore != nil {
+		conds = append(conds, `due_at < `+args.add(*f.DueBefore)+`::timestamptz`)
+	}
+	if f.DueAfter != nil {
+		conds = append(conds, `due_at > `+args.add(*f.DueAfter)+`::timestamptz`)
+	}
+	if f.Overdue {
+		conds = append(conds, `NOT completed AND due_at < `+args.add(f.Now)+`::timestamptz`)
+	}
+	return conds
+}
+
+// sortColumn is the column a sort key orders by. Each has an index
+// (user_id, column, id).
+func sortColumn(s todo.SortField) string {
+	switch s {
+	case todo.SortUpdated:
+		return "updated_at"
+	case todo.SortTitle:
+		return "title_key"
+	case todo.SortDue:
+		return "due_at"
+	case todo.SortPriority:
+		return "priority"
+	}
+	return "created_at"
+}
+
+// listQuery returns the SELECT of one page of userID's tasks matching f
+// (normalised), with its arguments: Limit+1 rows, so that the caller learns
+// whether another page follows, ordered by the sort column and then id, both in
+// f's direction, and starting strictly after f.After. Each SELECT is a range
+// scan of the index (user_id, column, id), read forwards or backwards.
+//
+// Sorting by due date puts tasks without one last in both directions, which no
+// single scan of (user_id, due_at, id) gives when descending (NULLs sort high).
+// So the dated and the undated tasks are two SELECTs joined by UNION ALL; the
+// caller puts the dated ones first (datedFirst), since UNION ALL does not
+// promise to keep its branches in order.
+func listQuery(userID string, f todo.TaskFilter) (string, []any) {
+	dir, cmp := "ASC", ">"
+	if f.Desc {
+		dir, cmp = "DESC", "<"
+	}
+	args := &sqlArgs{}
+	conds := filterConds(args, userID, f)
+	limit := args.add(f.Limit + 1)
+	column := sortColumn(f.Sort)
+	selectPage := func(conds []string) string {
+		return `(SELECT id, user_id, title, description, completed, priority, tags,
+		        due_at, completed_at, created_at, updated_at, version
+		FROM tasks
+		WHERE ` + strings.Join(conds, " AND ") + `
+		ORDER BY ` + column + ` ` + dir + `, id ` + dir + `
+		LIMIT ` + limit + `)`
+	}
+
+	if f.Sort != todo.SortDue {
+		if c := f.After; c != nil {
+			var key string
+			switch f.Sort {
+			case todo.SortTitle:
+				key = args.add(c.Text) + `::text`
+			case todo.SortPriority:
+				key = args.add(int16(c.Rank)) + `::smallint`
+			default:
+				key = args.add(c.Time) + `::timestamptz`
+			}
+			conds = append(conds, `(`+column+`, id) `+cmp+` (`+key+`, `+args.add(c.ID)+`::bigint)`)
+		}
+		return selectPage(conds), *args
+	}
+
+	// A task with a due date fails every filter on due_at when it has none.
+	needUndated := f.DueBefore == nil && f.DueAfter == nil && !f.Overdue
+	dated := append(conds[:len(conds):len(conds)], `due_at IS NOT NULL`)
+	// Every due_at in this branch is NULL, so it is ordered by id; the ORDER BY
+	// still names due_at so that the index delivers the order without a sort.
+	undated := append(conds[:len(conds):len(conds)], `due_at IS NULL`)
+	if c := f.After; c != nil {
+		if c.NoDue {
+			return selectPage(append(undated, `id `+cmp+` `+args.add(c.ID)+`::bigint`)), *args
+		}
+		dated = append(dated, `(due_at, id) `+cmp+` (`+args.add(c.Time)+`::timestamptz, `+args.add(c.ID)+`::bigint)`)
+	}
+	if !needUndated {
+		return selectPage(dated), *args
+	}
+	return selectPage(dated) + "\nUNION ALL\n" + selectPage(undated), *args
+}
+
+// datedFirst moves the tasks without a due date after those with one, keeping
+// the order within each group.
+func datedFirst(tasks []todo.Task) []todo.Task {
+	out := make([]todo.Task, 0, len(tasks))
+	for _, t := range tasks {
+		if t.DueAt != nil {
+			out = append(out, t)
+		}
+	}
+	for _, t := range tasks {
+		if t.DueAt == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// scanTask reads the columns id, user_id, title, description, completed,
+// priority, tags, due_at, completed_at, created_at, updated_at, version.
+func scanTask(row pgx.Row) (todo.Task, error) {
+	var t todo.Task
+	var rank int16
+	var due, completedAt *time.Time
+	if err := row.Scan(&t.ID, &t.UserID, &t.Title, &t.Description, &t.Completed, &rank, &t.Tags,
+		&due, &completedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version); err != nil {
+		return todo.Task{}, err
+	}
+	t.Priority = todo.PriorityFromRank(int(rank))
+	if t.Tags == nil {
+		t.Tags = []string{}
+	}
+	t.DueAt = utcPtr(due)
+	t.CompletedAt = utcPtr(completedAt)
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.UpdatedAt = t.UpdatedAt.UTC()
+	return t, nil
+}
+
+// tagsArg gives tags as a text[] argument: an empty array, never NULL.
+func tagsArg(tags []string) []string {
+	if tags == nil {
+		return []string{}
+	}
+	return tags
+}
+
+// timeArg gives an optional time as an argument in the stored form.
+func timeArg(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	n := todo.NormalizeTime(*t)
+	return &n
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
