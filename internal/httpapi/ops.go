@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -18,31 +20,137 @@ type OpsConfig struct {
 	// migrations are applied, and the server is not shutting down.
 	Ready   func(ctx context.Context) error
 	Version string
+	// ReadyTimeout bounds one call of Ready from /readyz; zero means 2 s.
+	ReadyTimeout time.Duration
+	// Collectors are further metrics exposed on /metrics, such as the
+	// database pool statistics.
+	Collectors []prometheus.Collector
 }
+
+// defaultReadyTimeout is short because a readiness probe that hangs is
+// itself the answer: an orchestrator should route traffic elsewhere.
+const defaultReadyTimeout = 2 * time.Second
 
 // ops is the operational layer around the API.
 type ops struct {
-	cfg OpsConfig
+	cfg     OpsConfig
+	log     *slog.Logger
+	metrics *opsMetrics
+	cors    func(http.Handler) http.Handler
+	docs    *docsSite
 }
 
 func newOps(cfg OpsConfig) *ops {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &ops{cfg: cfg}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = defaultReadyTimeout
+	}
+	return &ops{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		metrics: newOpsMetrics(cfg.Registry, cfg.Version, cfg.Collectors, cfg.Logger),
+		cors:    newCORS(cfg.CORSOrigins, cfg.Logger),
+		docs:    newDocsSite(),
+	}
 }
 
 // wrap puts the per-request layers around h: request id, panic recovery,
 // security headers, CORS, metrics and the access log.
+//
+// The order matters. The request id comes first so every later layer can
+// name the request. The access log and metrics sit outside everything that
+// can write a response, so they see the final status, the recovered 500
+// included. Security and CORS headers are set before recovery so that the 500
+// it writes carries them too: a browser frontend can then read the problem.
 func (o *ops) wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := &requestInfo{ID: "req-unset"}
-		h.ServeHTTP(w, r.WithContext(withRequestInfo(r.Context(), info)))
-	})
+	layers := []func(http.Handler) http.Handler{ // outermost first
+		requestID,
+		o.observe,
+		securityHeaders,
+		o.cors,
+		o.recoverPanic,
+	}
+	for i := len(layers) - 1; i >= 0; i-- {
+		h = layers[i](h)
+	}
+	return h
 }
 
 // register adds the operational routes (/healthz, /readyz, /metrics, /docs) to mux.
-func (o *ops) register(mux *http.ServeMux) {}
+// They live outside /api and need no token.
+func (o *ops) register(mux *http.ServeMux) {
+	mux.Handle("/healthz", routed("/healthz", onlyGet(http.HandlerFunc(o.healthz))))
+	mux.Handle("/readyz", routed("/readyz", onlyGet(http.HandlerFunc(o.readyz))))
+	mux.Handle("/metrics", routed("/metrics", onlyGet(o.metrics.handler())))
+	mux.Handle("/docs", routed("/docs", onlyGet(http.HandlerFunc(o.docs.serveIndex))))
+	mux.Handle("/docs/", routed("/docs/", onlyGet(http.HandlerFunc(o.docs.serve))))
+}
 
 // authFailure counts a refused token by its reason code.
-func (o *ops) authFailure(code string) {}
+func (o *ops) authFailure(code string) {
+	o.metrics.authFailure(code)
+}
+
+// jwksRefresh counts one attempt to fetch the JWKS, by whether it succeeded.
+func (o *ops) jwksRefresh(ok bool) {
+	o.metrics.jwksRefresh(ok)
+}
+
+// routed records route as the request's route template for the access log
+// and metrics.
+func routed(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).Route = route
+		h.ServeHTTP(w, r)
+	})
+}
+
+// onlyGet answers methods other than GET and HEAD with a 405 problem.
+func onlyGet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeOpsProblem(w, r, http.StatusMethodNotAllowed,
+				"method "+r.Method+" is not allowed here; use GET or HEAD")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// opsProblem is an RFC 9457 problem as the operational layer writes it.
+type opsProblem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Instance string `json:"instance"`
+}
+
+// writeOpsProblem writes an application/problem+json response. detail must
+// never carry internals: it goes to the client as is.
+func writeOpsProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	body, err := json.Marshal(opsProblem{
+		Type:     "about:blank",
+		Title:    http.StatusText(status),
+		Status:   status,
+		Detail:   detail,
+		Instance: r.URL.Path,
+	})
+	if err != nil {
+		// Marshalling a struct of strings and an int cannot fail; keep the
+		// status honest if it ever does.
+		w.WriteHeader(status)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
