@@ -154,7 +154,7 @@ func (c *jwksCache) retryAfterLocked(now time.Time) time.Duration {
 	if wait < time.Second {
 		return time.Second
 	}
-	return wait.Truncate(time.Second) + time.Second
+	return (wait + time.Second - 1).Truncate(time.Second)
 }
 
 // startLocked starts a fetch in its own goroutine, so that no caller's

@@ -147,7 +147,9 @@ func numericDate(raw map[string]json.RawMessage, name string) (*jwt.NumericDate,
 		return nil, invalid(CodeMalformed, "malformed token: "+name+" is out of range")
 	}
 	sec, frac := math.Modf(f)
-	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
+	// Not jwt.NewNumericDate: it truncates to whole seconds, which would expire
+	// a token with a fractional exp early.
+	return &jwt.NumericDate{Time: time.Unix(int64(sec), int64(frac*1e9))}, nil
 }
 
 // str returns a claim that must be a JSON string.
@@ -187,7 +189,9 @@ func (c *claims) checkAudience(want []string) error {
 				aud = []string{s}
 			}
 		} else if v[0] == '[' {
-			_ = json.Unmarshal(v, &aud) // an array with a non-string member leaves aud empty
+			if json.Unmarshal(v, &aud) != nil {
+				aud = nil // a member that is not a string makes the whole claim invalid
+			}
 		}
 	}
 	for _, a := range aud {
