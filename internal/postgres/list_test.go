@@ -1,0 +1,346 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/todod/todod/internal/todo"
+)
+
+var allSorts = []todo.SortField{todo.SortCreated, todo.SortUpdated, todo.SortTitle, todo.SortDue, todo.SortPriority}
+
+// compareTasks is the order a list sorted by sort (desc or not) must have:
+// key, then id, both in the list's direction; tasks without a due date last
+// when sorting by due date.
+func compareTasks(a, b todo.Task, sort todo.SortField, desc bool) int {
+	var c int
+	switch sort {
+	case todo.SortCreated:
+		c = a.CreatedAt.Compare(b.CreatedAt)
+	case todo.SortUpdated:
+		c = a.UpdatedAt.Compare(b.UpdatedAt)
+	case todo.SortTitle:
+		c = strings.Compare(todo.TitleKey(a.Title), todo.TitleKey(b.Title))
+	case todo.SortPriority:
+		c = cmp.Compare(a.Priority.Rank(), b.Priority.Rank())
+	case todo.SortDue:
+		switch {
+		case a.DueAt == nil && b.DueAt != nil:
+			return 1
+		case a.DueAt != nil && b.DueAt == nil:
+			return -1
+		case a.DueAt != nil:
+			c = a.DueAt.Compare(*b.DueAt)
+		}
+	}
+	if c == 0 {
+		c = cmp.Compare(a.ID, b.ID)
+	}
+	if desc {
+		c = -c
+	}
+	return c
+}
+
+// Paging through every sort in both orders, with ties in every key and tasks
+// without due dates, returns each matching task exactly once, in order.
+func TestListPagesEveryOrder(t *testing.T) {
+	base := time.Date(2026, 11, 25, 17, 0, 0, 123456000, time.UTC)
+	tick := 0
+	clock := func() time.Time {
+		tick++
+		return base.Add(time.Duration(tick/3) * time.Second) // three writes per second: ties
+	}
+	s := openStore(t, testDatabase(t), Options{Now: clock})
+	ctx := context.Background()
+
+	titles := []string{"apple", "Apple", "banana", "Éclair", "éclair", "zeta", "Zeta", "_x", "10 things"}
+	var tasks []todo.Task
+	for i := range 61 {
+		nt := todo.NewTask{
+			Title:    titles[i%len(titles)],
+			Priority: todo.Priorities[i%4],
+			Tags:     []string{},
+		}
+		if i%3 != 0 {
+			due := base.Add(time.Duration((i*7)%5) * time.Hour)
+			nt.DueAt = &due
+		}
+		task, err := s.CreateTask(ctx, "u1", nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks = append(tasks, task)
+	}
+	for i := 0; i < len(tasks); i += 4 {
+		done := true
+		task, err := s.CompleteTask(ctx, "u1", tasks[i].ID, &done, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks[i] = task
+	}
+	if _, err := s.CreateTask(ctx, "u2", todo.NewTask{Title: "apple", Priority: todo.PriorityNone}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, status := range []todo.Status{todo.StatusAll, todo.StatusPending} {
+		var want []todo.Task
+		for _, task := range tasks {
+			if status == todo.StatusAll || !task.Completed {
+				want = append(want, task)
+			}
+		}
+		for _, sort := range allSorts {
+			for _, desc := range []bool{false, true} {
+				name := fmt.Sprintf("%s/%s/desc=%v", status, sort, desc)
+				slices.SortFunc(want, func(a, b todo.Task) int { return compareTasks(a, b, sort, desc) })
+				f := todo.TaskFilter{Status: status, Sort: sort, Desc: desc, Limit: 7}
+				var got []int64
+				for page := 0; ; page++ {
+					if page > len(want) {
+						t.Fatalf("%s: pages never end", name)
+					}
+					p, err := s.ListTasks(ctx, "u1", f)
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					if len(p.Tasks) > 7 || (p.Next != nil && len(p.Tasks) != 7) {
+						t.Fatalf("%s: page of %d tasks, next %v", name, len(p.Tasks), p.Next)
+					}
+					for _, task := range p.Tasks {
+						got = append(got, task.ID)
+					}
+					if p.Next == nil {
+						break
+					}
+					f.After = p.Next
+				}
+				wantIDs := make([]int64, len(want))
+				for i, task := range want {
+					wantIDs[i] = task.ID
+				}
+				if !slices.Equal(got, wantIDs) {
+					t.Errorf("%s:\n got %v\nwant %v", name, got, wantIDs)
+				}
+				n, err := s.CountTasks(ctx, "u1", todo.TaskFilter{Status: status, Sort: sort, Desc: desc, Limit: 7})
+				if err != nil || n != int64(len(want)) {
+					t.Errorf("%s: CountTasks = %d, %v; want %d", name, n, err, len(want))
+				}
+			}
+		}
+	}
+}
+
+// Every list query is a range scan of the (user_id, key, id) index of its sort
+// key, with no sort and no sequential scan, for a user with 100,000 tasks:
+// first pages and cursor pages, in both orders, with and without a status
+// filter, planned for the actual arguments and as the generic plan that a
+// prepared statement may switch to.
+func TestListQueryPlans(t *testing.T) {
+	s := openStore(t, testDatabase(t), Options{})
+	ctx := context.Background()
+	const heavy = "heavy-user"
+	start := time.Now()
+	// The heavy user's rows come first, so their ids are 1..100000 and every
+	// fifth one has no due date.
+	if _, err := s.pool.Exec(ctx, `
+		INSERT INTO tasks (user_id, title, title_key, search_key, completed, completed_at, priority,
+		                   tags, due_at, created_at, updated_at)
+		SELECT $1, 'Task ' || md5(i::text), 'task ' || md5(i::text), 'task ' || md5(i::text), i % 2 = 0,
+		       CASE WHEN i % 2 = 0 THEN ts END, i % 4, ARRAY['t' || i % 10],
+		       CASE WHEN i % 5 <> 0 THEN ts + (i % 97) * interval '1 hour' END,
+		       ts, ts + (i % 13) * interval '1 minute'
+		FROM generate_series(1, 100000) AS i,
+		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`, heavy); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `
+		INSERT INTO tasks (user_id, title, title_key, search_key, priority, created_at, updated_at)
+		SELECT 'other-' || i % 3, 'Other ' || i, 'other ' || i, 'other ' || i, i % 4,
+		       timestamptz '2026-01-01', timestamptz '2026-01-01' 
+		FROM generate_series(1, 3000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `ANALYZE tasks`); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("seeded 103,000 tasks in %v", time.Since(start).Round(time.Millisecond))
+
+	undated, err := s.GetTask(ctx, heavy, 5)
+	if err != nil || undated.DueAt != nil {
+		t.Fatalf("task 5: %+v, %v; want one without a due date", undated, err)
+	}
+
+	for _, sort := range allSorts {
+		for _, desc := range []bool{false, true} {
+			for _, status := range []todo.Status{todo.StatusAll, todo.StatusPending} {
+				first := todo.TaskFilter{Status: status, Sort: sort, Desc: desc}
+				if err := first.Normalize(); err != nil {
+					t.Fatal(err)
+				}
+				page, err := s.ListTasks(ctx, heavy, first)
+				if err != nil || page.Next == nil || len(page.Tasks) != todo.DefaultLimit {
+					t.Fatalf("%s %v %s: %d tasks, next %v, %v", sort, desc, status, len(page.Tasks), page.Next, err)
+				}
+				type pageCase struct {
+					name string
+					f    todo.TaskFilter
+				}
+				next := first
+				next.After = page.Next
+				pages := []pageCase{{"first page", first}, {"cursor page", next}}
+				if sort == todo.SortDue {
+					c := todo.CursorAfter(undated, sort, desc)
+					undatedPage := first
+					undatedPage.After = &c
+					pages = append(pages, pageCase{"undated cursor page", undatedPage})
+				}
+				for _, p := range pages {
+					name, f := p.name, p.f
+					query, args := listQuery(heavy, f)
+					for _, generic := range []bool{false, true} {
+						label := fmt.Sprintf("sort=%s desc=%v status=%s %s generic=%v", sort, desc, status, name, generic)
+						plan := explain(t, s, query, args, generic)
+						t.Logf("%s:\n%s", label, plan)
+						checkPlan(t, label, plan, "tasks_user_"+string(sort)+"_idx")
+					}
+				}
+			}
+		}
+	}
+}
+
+// planNode is one node of EXPLAIN (FORMAT JSON) output.
+type planNode struct {
+	NodeType  string     `json:"Node Type"`
+	Relation  string     `json:"Relation Name"`
+	Index     string     `json:"Index Name"`
+	Direction string     `json:"Scan Direction"`
+	IndexCond string     `json:"Index Cond"`
+	Filter    string     `json:"Filter"`
+	Plans     []planNode `json:"Plans"`
+}
+
+func (n planNode) String() string {
+	var b strings.Builder
+	var walk func(n planNode, depth int)
+	walk = func(n planNode, depth int) {
+		fmt.Fprintf(&b, "%s%s", strings.Repeat("  ", depth), n.NodeType)
+		if n.Index != "" {
+			fmt.Fprintf(&b, " %s using %s", n.Direction, n.Index)
+		} else if n.Relation != "" {
+			fmt.Fprintf(&b, " on %s", n.Relation)
+		}
+		if n.IndexCond != "" {
+			fmt.Fprintf(&b, " [cond %s]", n.IndexCond)
+		}
+		if n.Filter != "" {
+			fmt.Fprintf(&b, " [filter %s]", n.Filter)
+		}
+		b.WriteByte('\n')
+		for _, c := range n.Plans {
+			walk(c, depth+1)
+		}
+	}
+	walk(n, 1)
+	return b.String()
+}
+
+// explain returns the plan of query with args: the plan for these arguments,
+// or with generic the plan a prepared statement may settle on.
+func explain(t *testing.T, s *Store, query string, args []any, generic bool) planNode {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var out []byte
+	if !generic {
+		err = conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&out)
+	} else {
+		// EXPLAIN EXECUTE takes no bind parameters: the arguments are spelled
+		// as literals here, in the test only.
+		params := make([]string, len(args))
+		for i, a := range args {
+			params[i] = sqlLiteral(t, a)
+		}
+		tx, berr := conn.Begin(ctx)
+		if berr != nil {
+			t.Fatal(berr)
+		}
+		defer func() { _ = tx.Rollback(ctx) }()
+		for _, stmt := range []string{
+			"SET LOCAL plan_cache_mode = force_generic_plan",
+			"PREPARE list_page AS " + query,
+		} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+		err = tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE list_page("+strings.Join(params, ", ")+")").Scan(&out)
+		if _, derr := conn.Exec(ctx, "DEALLOCATE list_page"); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	if err != nil {
+		t.Fatalf("EXPLAIN: %v\n%s", err, query)
+	}
+	var plans []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN output %s: %v", out, err)
+	}
+	return plans[0].Plan
+}
+
+// checkPlan fails t unless every scan in plan is an Index Scan of index and no
+// node sorts.
+func checkPlan(t *testing.T, label string, plan planNode, index string) {
+	t.Helper()
+	scans := 0
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		switch {
+		case strings.Contains(n.NodeType, "Sort"):
+			t.Errorf("%s: %s node", label, n.NodeType)
+		case strings.Contains(n.NodeType, "Scan"):
+			scans++
+			if n.NodeType != "Index Scan" || n.Index != index {
+				t.Errorf("%s: %s on %s using %q, want Index Scan using %s", label, n.NodeType, n.Relation, n.Index, index)
+			}
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(plan)
+	if scans == 0 {
+		t.Errorf("%s: no scan in the plan", label)
+	}
+}
+
+// sqlLiteral spells an argument of a list query as an SQL literal.
+func sqlLiteral(t *testing.T, v any) string {
+	t.Helper()
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	switch v := v.(type) {
+	case string:
+		return quote(v)
+	case int, int16, int64:
+		return fmt.Sprint(v)
+	case time.Time:
+		return quote(v.Format(time.RFC3339Nano)) + "::timestamptz"
+	}
+	t.Fatalf("no literal for %T", v)
+	return ""
+}
