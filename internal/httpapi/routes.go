@@ -1,0 +1,233 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// routes registers every operation of the task API. Each is served under
+// both path styles by the same handler: /api/tasks… (the user is the token's)
+// and /api/{user_id}/tasks… (operation id suffixed -for-user; {user_id} must
+// be the token's user).
+//
+//	list-tasks     GET    /api/tasks                 listTasks
+//	create-task    POST   /api/tasks                 createTask
+//	get-task       GET    /api/tasks/{id}            getTask
+//	update-task    PUT    /api/tasks/{id}            updateTask
+//	patch-task     PATCH  /api/tasks/{id}            updateTask
+//	delete-task    DELETE /api/tasks/{id}            deleteTask
+//	complete-task  PATCH  /api/tasks/{id}/complete   completeTask
+func (s *Server) routes(api huma.API) {
+	reg := api.OpenAPI().Components.Schemas
+
+	both(api, huma.Operation{
+		OperationID: "list-tasks",
+		Method:      http.MethodGet,
+		Path:        "/api/tasks",
+		Summary:     "List tasks",
+		Description: listDescription,
+		Errors:      []int{http.StatusUnprocessableEntity},
+		Responses:   notModified(),
+	}, s.listTasks)
+
+	both(api, huma.Operation{
+		OperationID:   "create-task",
+		Method:        http.MethodPost,
+		Path:          "/api/tasks",
+		Summary:       "Create a task",
+		Description:   createDescription,
+		DefaultStatus: http.StatusCreated,
+		Errors:        []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity},
+		Metadata:      jsonBodyDoc(reg, reflect.TypeFor[taskCreate](), true, "The task to create. Unknown fields and the read-only fields of Task are ignored."),
+	}, s.createTask)
+
+	both(api, huma.Operation{
+		OperationID: "get-task",
+		Method:      http.MethodGet,
+		Path:        "/api/tasks/{id}",
+		Summary:     "Get a task",
+		Description: "Returns one of the user's tasks with its ETag. A task that does not exist and another user's task give the same 404.",
+		Errors:      []int{http.StatusNotFound, http.StatusUnprocessableEntity},
+		Responses:   notModified(),
+	}, s.getTask)
+
+	both(api, huma.Operation{
+		OperationID: "update-task",
+		Method:      http.MethodPut,
+		Path:        "/api/tasks/{id}",
+		Summary:     "Update a task (partial, as the plan's PUT)",
+		Description: updateDescription,
+		Errors:      writeErrors(),
+		Metadata:    jsonBodyDoc(reg, reflect.TypeFor[taskUpdate](), true, "The fields to change; absent fields are unchanged, null clears description and due_at."),
+	}, s.updateTask)
+
+	both(api, huma.Operation{
+		OperationID: "patch-task",
+		Method:      http.MethodPatch,
+		Path:        "/api/tasks/{id}",
+		Summary:     "Patch a task (JSON merge patch)",
+		Description: patchDescription,
+		Errors:      writeErrors(),
+		Metadata:    jsonBodyDoc(reg, reflect.TypeFor[taskUpdate](), true, "An RFC 7396 merge patch of the task: absent fields are unchanged, null clears description and due_at."),
+	}, s.updateTask)
+
+	both(api, huma.Operation{
+		OperationID: "delete-task",
+		Method:      http.MethodDelete,
+		Path:        "/api/tasks/{id}",
+		Summary:     "Delete a task",
+		Description: "Deletes the task and answers 200 with {\"message\":\"Task deleted successfully\",\"id\":42}, the plan's answer, which frontends parse (hence not 204). If-Match makes the delete conditional.",
+		Errors:      []int{http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
+	}, s.deleteTask)
+
+	both(api, huma.Operation{
+		OperationID: "complete-task",
+		Method:      http.MethodPatch,
+		Path:        "/api/tasks/{id}/complete",
+		Summary:     "Complete, reopen or toggle a task",
+		Description: completeDescription,
+		Errors:      writeErrors(),
+		Metadata:    jsonBodyDoc(reg, reflect.TypeFor[taskCompletion](), false, "Optional. No body (even with Content-Type: application/json), or {}: toggle. {\"completed\": true|false}: set. Other fields are ignored."),
+	}, s.completeTask)
+}
+
+// securityScheme names the bearer scheme of every /api operation.
+const securityScheme = "bearerAuth"
+
+// both registers op under the two path styles, with the same handler.
+func both[I, O any](api huma.API, op huma.Operation, handler func(context.Context, *I) (*O, error)) {
+	own := op
+	own.Tags = []string{"tasks"}
+	own.Security = []map[string][]string{{securityScheme: {}}}
+	own.Errors = append(copyInts(op.Errors), commonErrors()...)
+	own.Responses = cloneResponses(op.Responses)
+	huma.Register(api, own, handler)
+
+	user := op
+	user.OperationID = op.OperationID + "-for-user"
+	user.Path = strings.Replace(op.Path, "/api/", userPathPrefix, 1)
+	user.Summary = op.Summary + " (user path)"
+	user.Description = "The same operation as " + op.OperationID + ", under the path style of the original plan: " +
+		"{user_id} must be the user of the token, else 403 before any database access.\n\n" + op.Description
+	user.Tags = []string{"tasks (user path)"}
+	user.Security = []map[string][]string{{securityScheme: {}}}
+	user.Parameters = []*huma.Param{{
+		Name:        "user_id",
+		In:          "path",
+		Required:    true,
+		Description: "The user id of the token (its sub claim). /api/tasks/… always names the token's own tasks, so a user whose id is \"tasks\" uses that style.",
+		Schema:      &huma.Schema{Type: huma.TypeString, MinLength: ptr(1), MaxLength: ptr(255)},
+		Example:     "Xq3bT9kLm2Vn8RpW4sYc6HdJ0aEfGu1i",
+	}}
+	user.Errors = append(append(copyInts(op.Errors), commonErrors()...), http.StatusForbidden)
+	user.Responses = cloneResponses(op.Responses)
+	huma.Register(api, user, handler)
+}
+
+// commonErrors can answer any /api operation.
+func commonErrors() []int {
+	return []int{http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusServiceUnavailable}
+}
+
+func writeErrors() []int {
+	return []int{http.StatusNotFound, http.StatusPreconditionFailed, http.StatusRequestEntityTooLarge,
+		http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity}
+}
+
+func copyInts(s []int) []int { return append([]int(nil), s...) }
+
+func ptr[T any](v T) *T { return &v }
+
+func notModified() map[string]*huma.Response {
+	return map[string]*huma.Response{
+		"304": {Description: "Not Modified: If-None-Match holds the current ETag. No body."},
+	}
+}
+
+func cloneResponses(r map[string]*huma.Response) map[string]*huma.Response {
+	if r == nil {
+		return nil
+	}
+	out := make(map[string]*huma.Response, len(r))
+	for k, v := range r {
+		c := *v
+		out[k] = &c
+	}
+	return out
+}
+
+// metaRequestBody is the Metadata key under which an operation carries the
+// documentation of a body that its handler decodes itself.
+const metaRequestBody = "todod.requestBody"
+
+// jsonBodyDoc documents a JSON request body with the schema of t. It is not
+// set on the operation directly: huma would then read and validate the body
+// itself (with encoding/json's leniency); documentRequestBody sets it once
+// huma has analysed the operation.
+func jsonBodyDoc(reg huma.Registry, t reflect.Type, required bool, desc string) map[string]any {
+	schema := reg.Schema(t, true, "")
+	return map[string]any{metaRequestBody: &huma.RequestBody{
+		Description: desc,
+		Required:    required,
+		Content: map[string]*huma.MediaType{
+			"application/json":             {Schema: schema},
+			"application/merge-patch+json": {Schema: schema},
+		},
+	}}
+}
+
+// documentRequestBody is an OnAddOperation hook: it puts the documentation of
+// jsonBodyDoc in place.
+func documentRequestBody(_ *huma.OpenAPI, op *huma.Operation) {
+	if rb, ok := op.Metadata[metaRequestBody].(*huma.RequestBody); ok {
+		op.RequestBody = rb
+	}
+}
+
+const apiDescription = `The task API of todod, a Go backend for multi-user todo applications whose frontend signs in with Better Auth. A frontend written for the original FastAPI plan works unchanged.
+
+**Authentication.** Every /api operation needs ` + "`Authorization: Bearer <JWT>`" + ` (scheme case-insensitive, exactly one header; tokens are never read from the query string or cookies). Without it: 401 with ` + "`WWW-Authenticate: Bearer realm=\"todod\"`" + ` and no error code (RFC 6750 §3.1); with a token that is refused: 401 with ` + "`error=\"invalid_token\"`" + ` and an ` + "`error_description`" + ` that, like the problem's detail, says why (expired, bad signature…). When the keys to check a token cannot be fetched: 503 with Retry-After, not 401.
+
+**Two path styles.** Every operation is served at /api/tasks… (the user is the token's) and at /api/{user_id}/tasks… (the plan's spelling; {user_id} must be the token's user, else 403 before any database access). /api/tasks/… always means the first style. A single trailing slash on an /api path is ignored (/api/{user_id}/tasks/ is served directly, never redirected).
+
+**Isolation.** Another user's task is indistinguishable from a missing one: the same 404 body.
+
+**Ids.** Task ids are positive 64-bit integers written as ^[1-9][0-9]*$; anything else (abc, +1, 01, -1, 0, beyond int64) is a 422. The words changes, events, bulk and stats are never ids.
+
+**Bodies.** JSON (application/json or any */*+json type, UTF-8), at most 64 KiB (413 beyond; 415 for another media type). Decoding is strict: invalid UTF-8, unpaired surrogate escapes (\ud800), duplicate keys at any depth, trailing data, wrong types and invalid values are 422s that list every problem. Unknown fields and the read-only fields of a task (id, user_id, created_at, updated_at, completed_at) are ignored; keys are case-sensitive.
+
+**Errors.** Every error is an RFC 9457 problem (application/problem+json) with type, title, status, instance and a human-readable detail; 422s list each problem in errors[] with its location (body.title, query.limit, path.id), message and, when safe, value. A 500 says only "internal error" and the request id (X-Request-ID); the cause is logged.
+
+**Concurrency.** Task responses carry a strong ETag ("<id>.<version>"); If-Match on PUT, PATCH, DELETE and complete makes the write conditional (412 when stale, nothing changed; * means the task must exist); If-None-Match on GETs (a task or a list page) answers 304 when unchanged.
+
+**Rate limit.** Each user has a token bucket (by default 100 requests/s, burst 200); beyond it: 429 with Retry-After.
+
+**Time.** Timestamps are RFC 3339 in UTC with six fractional digits (2026-11-25T17:00:00.123456Z); due_at is accepted in any RFC 3339 offset.`
+
+const listDescription = `Lists the user's tasks, one page at a time, as a JSON array.
+
+Filters combine with AND: status (or completed), priority (any of, repeatable), tag (all of, repeatable), q (case-insensitive substring of title or description), due_before / due_after (strict), overdue. Sorting: sort and order; ties are broken by id in the same direction; tasks without a due date come last when sorting by due, in either order.
+
+Paging is by keyset: when there is a next page, its URL is in the Link header (rel="next"), in the path style of the request and with the other query parameters kept. A cursor only works with the filters and sort it was issued for (422 otherwise). count=true adds X-Total-Count. Unknown query parameters are ignored; bad values are 422s located at query.<name>.
+
+The page has an ETag; If-None-Match with it answers 304 while the page is unchanged.`
+
+const createDescription = `Creates a task and answers 201 with the task, its ETag and a Location header in the path style of the request (/api/tasks/42 or /api/{user_id}/tasks/42).
+
+Only title is required. The title is trimmed (white space, U+00A0, U+200B, U+FEFF) and must keep 1 to 200 code points; description up to 5000; at most 20 distinct tags of 1 to 50 code points; no text may contain NUL. completed: true creates a completed task (completed_at set).`
+
+const updateDescription = `Changes the fields sent and answers with the task: the plan's PUT is a partial update, and todod keeps it so. Absent fields are unchanged; null clears description or due_at (a frontend that omits a cleared description, or sends it as null, both work); null for title, completed, priority or tags is a 422. completed: true sets completed_at, false clears it. An empty object still counts as a write (updated_at and the ETag change).
+
+If-Match makes the update conditional: 412, and nothing changed, unless the task's ETag matches.`
+
+const patchDescription = `Applies an RFC 7396 JSON merge patch (application/merge-patch+json, or application/json) with the same rules as update-task: absent fields are unchanged, null clears description or due_at and is refused for the other fields, arrays (tags) are replaced whole. A body that is not an object is a 422 (it would replace the whole task).
+
+If-Match makes the patch conditional.`
+
+const completeDescription = `Completes, reopens or toggles a task and answers with it. No body at all (even with Content-Type: application/json, as the plan's frontends send it) or {} toggles; {"completed": true} or {"completed": false} sets the state. Other fields are ignored. completed_at is set when the task becomes completed (kept if it already was) and cleared when it is reopened.
+
+If-Match makes the change conditional.`

@@ -1,0 +1,251 @@
+// Package httpapi is todod's HTTP interface: the task API (huma v2 on
+// net/http, with its OpenAPI 3.1 document) and the operational layer around
+// it (request ids, logs, metrics, CORS, health, docs).
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/todod/todod/internal/todo"
+)
+
+// Config holds the dependencies and settings of a Server.
+type Config struct {
+	Store  todo.Store
+	Auth   Authenticator
+	Logger *slog.Logger     // nil discards
+	Now    func() time.Time // nil is time.Now
+	Ops    OpsConfig        // its Logger and Version default to the ones here
+	// RateLimit is the sustained number of requests per second allowed to
+	// each user; 0 turns the limit off. RateBurst is the bucket size
+	// (0: RateLimit rounded up).
+	RateLimit float64
+	RateBurst int
+	Version   string // shown in the OpenAPI document; "" is "dev"
+}
+
+// Server is the todod HTTP handler: the task API under /api, /openapi.json,
+// and the operational routes. It is safe for concurrent use.
+type Server struct {
+	store   todo.Store
+	auth    Authenticator
+	log     *slog.Logger
+	now     func() time.Time
+	ops     *ops
+	limiter *userLimiter
+
+	api huma.API
+	// The API's routes live in two muxes, because the two path styles
+	// overlap: /api/tasks/{id} and /api/{user_id}/tasks both match
+	// /api/tasks/tasks, which one ServeMux refuses to hold. own has the
+	// /api/tasks… style and everything outside /api; perUser the
+	// /api/{user_id}/… style, tried second. So /api/tasks/… always means the
+	// token's own tasks (a user whose id is "tasks" uses that style).
+	own, perUser *http.ServeMux
+	spec         []byte
+	handler      http.Handler
+}
+
+// NewServer returns the server for cfg. It panics only on a programming error
+// in the route table.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Ops.Logger == nil {
+		cfg.Ops.Logger = cfg.Logger
+	}
+	if cfg.Ops.Version == "" {
+		cfg.Ops.Version = cfg.Version
+	}
+	s := &Server{
+		store:   cfg.Store,
+		auth:    cfg.Auth,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		ops:     newOps(cfg.Ops),
+		limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst),
+		own:     http.NewServeMux(),
+		perUser: http.NewServeMux(),
+	}
+	s.api = newAPI(&muxAdapter{own: s.own, perUser: s.perUser}, cfg.Version)
+	s.api.UseMiddleware(s.apiMiddleware)
+	s.routes(s.api)
+	spec, err := json.MarshalIndent(s.api.OpenAPI(), "", "  ")
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: marshal the OpenAPI document: %v", err))
+	}
+	s.spec = append(spec, '\n')
+	s.own.Handle("GET /openapi.json", routed("/openapi.json", http.HandlerFunc(s.serveSpec)))
+	s.ops.register(s.own)
+	s.handler = s.ops.wrap(http.HandlerFunc(s.route))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// OpenAPI returns the OpenAPI 3.1 document of the API, as JSON.
+func (s *Server) OpenAPI() ([]byte, error) {
+	return bytes.Clone(s.spec), nil
+}
+
+// OpenAPIDocument returns the OpenAPI 3.1 document of the API of the given
+// version without a store or verifier (for `todod openapi`).
+func OpenAPIDocument(version string) ([]byte, error) {
+	return NewServer(Config{Version: version}).OpenAPI()
+}
+
+func (s *Server) serveSpec(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(s.spec)
+}
+
+// route finds the handler of a request. A trailing slash is dropped from
+// /api paths first, so that /api/{user_id}/tasks/ (which frontends written
+// for the plan call) is served directly, never redirected: a redirect would
+// turn into a second preflight in browsers, or lose the body. Requests no
+// route takes get a problem: 405 with Allow when the path exists for other
+// methods, else 404.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; len(p) > len("/api/") && strings.HasPrefix(p, "/api/") && strings.HasSuffix(p, "/") {
+		// A copy: the outer layers keep the URL as the client sent it.
+		r = r.WithContext(r.Context())
+		u := *r.URL
+		u.Path = p[:len(p)-1]
+		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+		r.URL = &u
+	}
+	ownMiss, pattern := s.own.Handler(r)
+	if pattern != "" {
+		s.own.ServeHTTP(w, r)
+		return
+	}
+	userMiss, pattern := s.perUser.Handler(r)
+	if pattern != "" {
+		s.perUser.ServeHTTP(w, r)
+		return
+	}
+	allow := allowed(ownMiss, r)
+	for _, m := range allowed(userMiss, r) {
+		if !slices.Contains(allow, m) {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed,
+			fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))))
+		return
+	}
+	writeProblem(w, r, newProblem(http.StatusNotFound, "no route for "+r.URL.Path))
+}
+
+// allowed returns the methods a ServeMux's not-found-or-405 handler would
+// announce in Allow: it is run on a recorder that keeps only headers.
+func allowed(miss http.Handler, r *http.Request) []string {
+	rec := &headerRecorder{header: http.Header{}}
+	miss.ServeHTTP(rec, r)
+	if rec.status != http.StatusMethodNotAllowed {
+		return nil
+	}
+	var out []string
+	for m := range strings.SplitSeq(rec.header.Get("Allow"), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+
+func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+
+func (h *headerRecorder) WriteHeader(status int) { h.status = status }
+
+// muxAdapter is huma's adapter onto the two muxes (see Server.own).
+type muxAdapter struct {
+	own, perUser *http.ServeMux
+}
+
+func (a *muxAdapter) Handle(op *huma.Operation, handler func(huma.Context)) {
+	mux := a.own
+	if strings.HasPrefix(op.Path, userPathPrefix) {
+		mux = a.perUser
+	}
+	mux.HandleFunc(op.Method+" "+op.Path, func(w http.ResponseWriter, r *http.Request) {
+		handler(humago.NewContext(op, r, w))
+	})
+}
+
+func (a *muxAdapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.own.ServeHTTP(w, r)
+}
+
+// unwrapContext returns the request and response of a huma context.
+func unwrapContext(ctx huma.Context) (*http.Request, http.ResponseWriter) {
+	return humago.Unwrap(ctx)
+}
+
+// newAPI configures huma: OpenAPI 3.1 served by the Server itself (huma's own
+// spec routes build the document lazily without a lock), no docs page (the
+// operational layer serves /docs), no $schema field or describedby link in
+// responses (huma's default link transformer is dropped with CreateHooks),
+// JSON only, a bearer security scheme, and every error completed into the
+// problem shape by transformProblem.
+func newAPI(adapter huma.Adapter, version string) huma.API {
+	cfg := huma.DefaultConfig("todod", version)
+	cfg.CreateHooks = nil
+	cfg.OpenAPIPath = ""
+	cfg.DocsPath = ""
+	cfg.SchemasPath = ""
+	// JSON without HTML escaping, as huma's default format writes it.
+	jsonFormat := huma.Format{
+		Marshal: func(w io.Writer, v any) error {
+			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false)
+			return enc.Encode(v)
+		},
+		Unmarshal: json.Unmarshal,
+	}
+	cfg.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
+	cfg.Transformers = []huma.Transformer{transformProblem}
+	cfg.Info.Description = apiDescription
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		securityScheme: {
+			Type:         "http",
+			Scheme:       "bearer",
+			BearerFormat: "JWT",
+			Description: "A JWT from Better Auth: an EdDSA/ES256/RS256/PS256 token of its jwt() plugin (verified with the JWKS of BETTER_AUTH_URL), " +
+				"or an HS256/HS384/HS512 token signed with BETTER_AUTH_SECRET. The user is sub (else user_id, else id); exp is required. " +
+				"Send it as Authorization: Bearer <token> (scheme case-insensitive, one header); never in the query string or a cookie.",
+		},
+	}
+	cfg.OnAddOperation = append(cfg.OnAddOperation, documentRequestBody)
+	return huma.NewAPI(cfg, adapter)
+}
