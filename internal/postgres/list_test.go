@@ -51,6 +51,7 @@ func compareTasks(a, b todo.Task, sort todo.SortField, desc bool) int {
 // Paging through every sort in both orders, with ties in every key and tasks
 // without due dates, returns each matching task exactly once, in order.
 func TestListPagesEveryOrder(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2026, 11, 25, 17, 0, 0, 123456000, time.UTC)
 	tick := 0
 	clock := func() time.Time {
@@ -144,6 +145,7 @@ func TestListPagesEveryOrder(t *testing.T) {
 // filter, planned for the actual arguments and as the generic plan that a
 // prepared statement may switch to.
 func TestListQueryPlans(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, testDatabase(t), Options{})
 	ctx := context.Background()
 	const heavy = "heavy-user"

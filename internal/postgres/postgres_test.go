@@ -113,7 +113,10 @@ func withQuery(t *testing.T, dsn string, kv ...string) string {
 	return u.String()
 }
 
+// The suites run in parallel with the other database tests: their time goes
+// to CREATE DATABASE on the server, not to this process.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	testServer(t)
 	storetest.Run(t, func(t *testing.T, now func() time.Time) todo.Store {
 		return openStore(t, testDatabase(t), Options{Now: now})
@@ -123,6 +126,7 @@ func TestConformance(t *testing.T) {
 // PgBouncer-style poolers need the simple protocol or no statement cache; the
 // same behaviour must hold there, tags and priority arrays included.
 func TestConformanceSimpleProtocol(t *testing.T) {
+	t.Parallel()
 	testServer(t)
 	storetest.Run(t, func(t *testing.T, now func() time.Time) todo.Store {
 		dsn := withQuery(t, testDatabase(t), "default_query_exec_mode", "simple_protocol")
@@ -135,6 +139,7 @@ func TestConformanceSimpleProtocol(t *testing.T) {
 }
 
 func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
 	dsn := testDatabase(t)
 	ctx := context.Background()
 	stores := make([]*Store, 3)

@@ -215,7 +215,9 @@ func newMigrations(db *sql.DB, log *slog.Logger) (*goose.Provider, int64, error)
 // Migrate applies the embedded migrations that the database lacks. Several
 // processes may run it at once: a session-level advisory lock lets one migrate
 // while the others wait. The lock needs a session, so the URL must reach
-// PostgreSQL directly, not through a transaction-mode pooler.
+// PostgreSQL directly, not through a transaction-mode pooler. Migrations run
+// under the statement timeout; one that needs longer raises it for itself with
+// SET LOCAL statement_timeout.
 func (s *Store) Migrate(ctx context.Context) error {
 	_, err := s.migrations.Up(ctx)
 	return translate(ctx, "migrate", err)
