@@ -241,6 +241,29 @@ func TestDocsInBrowser(t *testing.T) {
 	}
 }
 
+// TestDocsRenderTodoSpec loads /docs of the real server, so a construct of
+// todod's own OpenAPI document that Swagger UI cannot render shows up here.
+func TestDocsRenderTodoSpec(t *testing.T) {
+	chromium := requireChromium(t)
+	srv := httptest.NewServer(NewServer(Config{Version: "test"}))
+	defer srv.Close()
+
+	run := runChromium(t, chromium, srv.URL+"/docs/")
+	for _, want := range []string{"list-tasks", "create-task", "/api/tasks/{id}", "Authorize"} {
+		if !strings.Contains(run.dom, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+	if run.console != "" {
+		t.Errorf("browser console:\n%s", run.console)
+	}
+	for _, u := range run.pageRequests {
+		if !strings.HasPrefix(u, srv.URL+"/") {
+			t.Errorf("the page requested %s, outside the server", u)
+		}
+	}
+}
+
 // requireChromium returns the path of chromium, skipping the test when it is
 // not installed unless TEST_REQUIRE_CHROMIUM=1 demands it.
 func requireChromium(t *testing.T) string {
