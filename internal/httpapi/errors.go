@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,16 +160,19 @@ func transformProblem(ctx huma.Context, _ string, v any) (any, error) {
 // writeProblem writes p as the response, outside huma's handlers.
 func writeProblem(w http.ResponseWriter, r *http.Request, p *huma.ErrorModel) {
 	finishProblem(p, r.URL.Path, infoFrom(r.Context()).ID)
-	body, err := json.Marshal(p)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // as huma writes the problems of handlers
+	if err := enc.Encode(p); err != nil {
 		// A problem is strings, ints and the values of ErrorDetail, which
 		// come from decoded JSON; it cannot fail to marshal.
-		body = []byte(`{"type":"about:blank","status":500}`)
+		buf.Reset()
+		buf.WriteString(`{"type":"about:blank","status":500}` + "\n")
 	}
 	w.Header().Set("Content-Type", problemContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(p.Status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
 
 // writeProblemCtx writes p as the response from a huma middleware.

@@ -102,21 +102,15 @@ type taskDeleted struct {
 
 // ---- inputs and outputs ----
 
-// taskIDParam is the {id} of a task path. The only accepted spelling is
-// ^[1-9][0-9]*$ (no sign, no leading zero, no white space) within int64, so
-// that one task has one URL; the reserved words of other routes (changes,
-// events, bulk, stats) can never be ids.
-type taskIDParam struct {
-	ID string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
-}
+// The {id} of a task path. The only accepted spelling is ^[1-9][0-9]*$ (no
+// sign, no leading zero, no white space) within int64, so that one task has
+// one URL and the reserved words of other routes (changes, events, bulk,
+// stats) can never be ids. Each input type declares its parameters itself:
+// huma does not look into unexported embedded structs.
 
 type getTaskInput struct {
-	taskIDParam
+	ID          string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
 	IfNoneMatch string `header:"If-None-Match" doc:"ETag(s) the client holds: 304 Not Modified when one is the task's current ETag."`
-}
-
-type ifMatchHeader struct {
-	IfMatch string `header:"If-Match" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
 }
 
 type createTaskInput struct {
@@ -124,14 +118,14 @@ type createTaskInput struct {
 }
 
 type updateTaskInput struct {
-	taskIDParam
-	ifMatchHeader
+	ID      string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
+	IfMatch string `header:"If-Match" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
 	requestBody
 }
 
 type deleteTaskInput struct {
-	taskIDParam
-	ifMatchHeader
+	ID      string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
+	IfMatch string `header:"If-Match" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
 }
 
 type taskOutput struct {
