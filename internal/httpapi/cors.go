@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/rs/cors"
@@ -23,18 +24,22 @@ const corsMaxAge = 600
 // preflightRoute is the route label of a preflight: it never reaches routing.
 const preflightRoute = "preflight"
 
-// newCORS returns the CORS layer for the allowed origins. An empty list
-// allows no origin (rs/cors alone would read it as "any origin"), and "*" is
-// refused: with credentials allowed, a wildcard would let every site on the
-// web call the API from its users' browsers.
+// newCORS returns the CORS layer for the allowed origins, each
+// scheme://host[:port]; one "*" in the host (https://*.example.com) matches
+// its subdomains. An empty list allows no origin (rs/cors alone would read it
+// as "any origin"), and "*" alone is refused: with credentials allowed, it
+// would let every site on the web call the API from its users' browsers.
+// Ignored entries are logged, so a typo does not fail silently.
 func newCORS(origins []string, log *slog.Logger) func(http.Handler) http.Handler {
 	allowed := make([]string, 0, len(origins))
 	for _, o := range origins {
 		o = strings.TrimRight(strings.TrimSpace(o), "/")
-		switch o {
-		case "":
-		case "*":
+		switch {
+		case o == "":
+		case o == "*":
 			log.Warn("CORS origin \"*\" ignored: credentials are allowed, so origins must be listed")
+		case !isOrigin(o):
+			log.Warn("CORS origin ignored: an origin is scheme://host[:port], with no path", "origin", o)
 		default:
 			allowed = append(allowed, o)
 		}
@@ -73,6 +78,14 @@ func newCORS(origins []string, log *slog.Logger) func(http.Handler) http.Handler
 		})
 		return c.Handler(answer)
 	}
+}
+
+// isOrigin reports whether o has the shape of a browser's Origin header,
+// which never carries a path, query or user; anything else could never match.
+func isOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }
 
 // isPreflight reports whether r is a CORS preflight, as rs/cors decides it.
