@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -22,12 +23,29 @@ import (
 //	 "detail":"body.title: must not be empty or only white space",
 //	 "instance":"/api/tasks","errors":[{"location":"body.title","message":"…","value":"  "}]}
 //
-// The wire type is huma.ErrorModel, so the problem schema in the OpenAPI
-// document is the type that is marshalled. Problems are built here and
-// completed by finishProblem on their way out, whoever built them: a handler,
-// the authentication middleware, huma itself (parameter validation) or the
-// router (404, 405). This file is the one place where an error becomes a
-// status code.
+// Inside the server a problem travels as a *huma.ErrorModel, the error type
+// huma itself builds (for parameters that fail validation) and that handlers
+// return. On the way out, whoever built it (a handler, the authentication
+// middleware, huma, the router for 404 and 405), it becomes a problem value,
+// completed by finishProblem: the one wire type, documented as "Problem".
+// This file is the one place where an error becomes a status code.
+
+// problem is the body of every error response (schema "Problem").
+type problem struct {
+	Type     string        `json:"type" example:"about:blank" doc:"Always about:blank: the status code and title say what kind of problem it is."`
+	Title    string        `json:"title" example:"Unprocessable Entity" doc:"The HTTP status text of the status code."`
+	Status   int           `json:"status" example:"422" doc:"The HTTP status code."`
+	Detail   string        `json:"detail" example:"body.title: must not be empty or only white space" doc:"What went wrong, in a sentence meant for people; never empty. For a 500 only \"internal error (request id …)\": the cause is in the server's log under that id."`
+	Instance string        `json:"instance" example:"/api/tasks" doc:"The path of the request."`
+	Errors   []problemItem `json:"errors,omitempty" nullable:"false" doc:"For 422: every problem found, each with its location."`
+}
+
+// problemItem is one problem of a 422 (schema "ProblemItem").
+type problemItem struct {
+	Location string `json:"location" example:"body.title" doc:"Where: body.<field> (body.tags[2] for an element, body for the body as a whole), query.<parameter>, path.<parameter>."`
+	Message  string `json:"message" example:"must not be empty or only white space" doc:"What is wrong there."`
+	Value    any    `json:"value,omitempty" doc:"The offending value, when it is short and safe to echo."`
+}
 
 // problemContentType is the media type of every error body.
 const problemContentType = "application/problem+json"
@@ -76,41 +94,39 @@ func statusTitle(status int) string {
 	return http.StatusText(status)
 }
 
-// finishProblem fills what every problem carries and enforces the rules of
-// the contract: "type" and "instance" are always present, "detail" is always
-// a non-empty sentence (frontends written for FastAPI show it), and a 500
-// says nothing but the request id, whatever the layer that built it put in.
-func finishProblem(p *huma.ErrorModel, path, requestID string) {
-	if p.Type == "" {
-		p.Type = "about:blank"
+// finishProblem turns p into the problem sent to the client, enforcing the
+// rules of the contract: "type" and "instance" are always present, "detail"
+// is always a non-empty sentence (frontends written for FastAPI show it), and
+// a 500 says nothing but the request id, whatever the layer that built it put
+// in (huma puts the error's text).
+func finishProblem(p *huma.ErrorModel, path, requestID string) *problem {
+	out := &problem{Type: p.Type, Title: p.Title, Status: p.Status, Detail: p.Detail, Instance: p.Instance}
+	if out.Type == "" {
+		out.Type = "about:blank"
 	}
-	if p.Status == 0 {
-		p.Status = http.StatusInternalServerError
+	if out.Status == 0 {
+		out.Status = http.StatusInternalServerError
 	}
-	if p.Title == "" {
-		p.Title = statusTitle(p.Status)
+	if out.Title == "" {
+		out.Title = statusTitle(out.Status)
 	}
-	if p.Instance == "" {
-		p.Instance = path
+	if out.Instance == "" {
+		out.Instance = path
 	}
-	// huma builds its own errors with nil entries when given a nil error.
-	errs := p.Errors[:0]
 	for _, e := range p.Errors {
+		// huma leaves nil entries for nil errors.
 		if e != nil {
-			errs = append(errs, e)
+			out.Errors = append(out.Errors, problemItem{Location: e.Location, Message: e.Message, Value: e.Value})
 		}
 	}
-	p.Errors = errs
 	switch {
-	case p.Status >= 500 && p.Status != http.StatusServiceUnavailable:
-		p.Detail = internalDetail(requestID)
-		p.Errors = nil
-	case p.Detail == "" || p.Detail == "validation failed":
-		p.Detail = summarize(p)
+	case out.Status >= 500 && out.Status != http.StatusServiceUnavailable:
+		out.Detail = internalDetail(requestID)
+		out.Errors = nil
+	case out.Detail == "" || out.Detail == "validation failed":
+		out.Detail = summarize(out)
 	}
-	if len(p.Errors) == 0 {
-		p.Errors = nil
-	}
+	return out
 }
 
 func internalDetail(requestID string) string {
@@ -120,7 +136,7 @@ func internalDetail(requestID string) string {
 // summarize writes a detail for a problem that lists errors: the first few
 // "location: message" pairs, so that a client showing only detail still
 // tells its user what to fix.
-func summarize(p *huma.ErrorModel) string {
+func summarize(p *problem) string {
 	if len(p.Errors) == 0 {
 		if p.Title == "" {
 			return "request failed with status " + strconv.Itoa(p.Status)
@@ -152,14 +168,14 @@ func summarize(p *huma.ErrorModel) string {
 func transformProblem(ctx huma.Context, _ string, v any) (any, error) {
 	if p, ok := v.(*huma.ErrorModel); ok {
 		u := ctx.URL()
-		finishProblem(p, u.Path, infoFrom(ctx.Context()).ID)
+		return finishProblem(p, u.Path, infoFrom(ctx.Context()).ID), nil
 	}
 	return v, nil
 }
 
 // writeProblem writes p as the response, outside huma's handlers.
-func writeProblem(w http.ResponseWriter, r *http.Request, p *huma.ErrorModel) {
-	finishProblem(p, r.URL.Path, infoFrom(r.Context()).ID)
+func writeProblem(w http.ResponseWriter, r *http.Request, m *huma.ErrorModel) {
+	p := finishProblem(m, r.URL.Path, infoFrom(r.Context()).ID)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // as huma writes the problems of handlers
@@ -232,4 +248,62 @@ func validationErrors(prefix string, err error, skip map[string]bool) []*huma.Er
 		out = append(out, &huma.ErrorDetail{Location: prefix + "." + fe.Field, Message: fe.Message, Value: fe.Value})
 	}
 	return out
+}
+
+// errorResponses documents the problems an operation can answer.
+func errorResponses(reg huma.Registry, codes ...int) map[string]*huma.Response {
+	schema := reg.Schema(reflect.TypeFor[problem](), true, "")
+	out := make(map[string]*huma.Response, len(codes))
+	for _, code := range codes {
+		r := &huma.Response{
+			Description: errorDescription(code),
+			Content:     map[string]*huma.MediaType{problemContentType: {Schema: schema}},
+		}
+		switch code {
+		case http.StatusUnauthorized:
+			r.Headers = map[string]*huma.Header{"WWW-Authenticate": {
+				Description: `Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused.`,
+				Schema:      &huma.Schema{Type: huma.TypeString},
+			}}
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			r.Headers = map[string]*huma.Header{"Retry-After": {
+				Description: "Seconds to wait before retrying.",
+				Schema:      &huma.Schema{Type: huma.TypeInteger},
+			}}
+		case http.StatusMethodNotAllowed:
+			r.Headers = map[string]*huma.Header{"Allow": {
+				Description: "The methods the path accepts.",
+				Schema:      &huma.Schema{Type: huma.TypeString},
+			}}
+		}
+		out[strconv.Itoa(code)] = r
+	}
+	return out
+}
+
+// errorDescription says when an error status is answered.
+func errorDescription(code int) string {
+	switch code {
+	case http.StatusUnauthorized:
+		return "No bearer token, or a token that was refused (expired, bad signature, …): detail and WWW-Authenticate say which."
+	case http.StatusForbidden:
+		return "The {user_id} of the path is not the user of the token. Decided before any database access."
+	case http.StatusNotFound:
+		return "No such task for this user. Another user's task gives exactly the same answer."
+	case http.StatusPreconditionFailed:
+		return "If-Match does not name the task's current version; nothing was changed."
+	case http.StatusRequestEntityTooLarge:
+		return "The body is larger than 64 KiB."
+	case http.StatusUnsupportedMediaType:
+		return "The body is not JSON: Content-Type must be application/json or another */*+json type, in UTF-8."
+	case http.StatusUnprocessableEntity:
+		return "Malformed or invalid input (body, query or path); errors lists every problem with its location."
+	case http.StatusTooManyRequests:
+		return "The user's rate limit is exceeded; Retry-After says when to retry."
+	case http.StatusServiceUnavailable:
+		return "The database is unreachable or too slow, or the keys to verify the token cannot be fetched; Retry-After says when to retry."
+	case http.StatusInternalServerError:
+		return "A bug. The detail names only the request id; the cause is in the server's log."
+	}
+	return http.StatusText(code)
 }

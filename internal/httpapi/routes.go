@@ -31,7 +31,7 @@ func (s *Server) routes(api huma.API) {
 		Summary:     "List tasks",
 		Description: listDescription,
 		Errors:      []int{http.StatusUnprocessableEntity},
-		Responses:   notModified(),
+		Responses:   success("200", "One page of tasks, in order. An empty page is [].", true),
 	}, s.listTasks)
 
 	both(api, huma.Operation{
@@ -42,6 +42,7 @@ func (s *Server) routes(api huma.API) {
 		Description:   createDescription,
 		DefaultStatus: http.StatusCreated,
 		Errors:        []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity},
+		Responses:     success("201", "The task as stored, with its id, timestamps and ETag.", false),
 		Metadata:      jsonBodyDoc(reg, reflect.TypeFor[taskCreate](), true, "The task to create. Unknown fields and the read-only fields of Task are ignored."),
 	}, s.createTask)
 
@@ -52,7 +53,7 @@ func (s *Server) routes(api huma.API) {
 		Summary:     "Get a task",
 		Description: "Returns one of the user's tasks with its ETag. A task that does not exist and another user's task give the same 404.",
 		Errors:      []int{http.StatusNotFound, http.StatusUnprocessableEntity},
-		Responses:   notModified(),
+		Responses:   success("200", "The task.", true),
 	}, s.getTask)
 
 	both(api, huma.Operation{
@@ -62,6 +63,7 @@ func (s *Server) routes(api huma.API) {
 		Summary:     "Update a task (partial, as the plan's PUT)",
 		Description: updateDescription,
 		Errors:      writeErrors(),
+		Responses:   success("200", "The task after the change, with its new ETag.", false),
 		Metadata:    jsonBodyDoc(reg, reflect.TypeFor[taskUpdate](), true, "The fields to change; absent fields are unchanged, null clears description and due_at."),
 	}, s.updateTask)
 
@@ -72,6 +74,7 @@ func (s *Server) routes(api huma.API) {
 		Summary:     "Patch a task (JSON merge patch)",
 		Description: patchDescription,
 		Errors:      writeErrors(),
+		Responses:   success("200", "The task after the change, with its new ETag.", false),
 		Metadata:    jsonBodyDoc(reg, reflect.TypeFor[taskUpdate](), true, "An RFC 7396 merge patch of the task: absent fields are unchanged, null clears description and due_at."),
 	}, s.updateTask)
 
@@ -82,6 +85,7 @@ func (s *Server) routes(api huma.API) {
 		Summary:     "Delete a task",
 		Description: "Deletes the task and answers 200 with {\"message\":\"Task deleted successfully\",\"id\":42}, the plan's answer, which frontends parse (hence not 204). If-Match makes the delete conditional.",
 		Errors:      []int{http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
+		Responses:   success("200", "The task is deleted.", false),
 	}, s.deleteTask)
 
 	both(api, huma.Operation{
@@ -91,6 +95,7 @@ func (s *Server) routes(api huma.API) {
 		Summary:     "Complete, reopen or toggle a task",
 		Description: completeDescription,
 		Errors:      writeErrors(),
+		Responses:   success("200", "The task after the change, with its new ETag.", false),
 		Metadata:    jsonBodyDoc(reg, reflect.TypeFor[taskCompletion](), false, "Optional. No body (even with Content-Type: application/json), or {}: toggle. {\"completed\": true|false}: set. Other fields are ignored."),
 	}, s.completeTask)
 }
@@ -100,11 +105,14 @@ const securityScheme = "bearerAuth"
 
 // both registers op under the two path styles, with the same handler.
 func both[I, O any](api huma.API, op huma.Operation, handler func(context.Context, *I) (*O, error)) {
+	reg := api.OpenAPI().Components.Schemas
+	errs := append(copyInts(op.Errors), commonErrors()...)
+
 	own := op
 	own.Tags = []string{"tasks"}
 	own.Security = []map[string][]string{{securityScheme: {}}}
-	own.Errors = append(copyInts(op.Errors), commonErrors()...)
-	own.Responses = cloneResponses(op.Responses)
+	own.Errors = nil // documented by errorResponses, with the Problem schema
+	own.Responses = cloneResponses(op.Responses, errorResponses(reg, errs...))
 	huma.Register(api, own, handler)
 
 	user := op
@@ -123,14 +131,14 @@ func both[I, O any](api huma.API, op huma.Operation, handler func(context.Contex
 		Schema:      &huma.Schema{Type: huma.TypeString, MinLength: ptr(1), MaxLength: ptr(255)},
 		Example:     "Xq3bT9kLm2Vn8RpW4sYc6HdJ0aEfGu1i",
 	}}
-	user.Errors = append(append(copyInts(op.Errors), commonErrors()...), http.StatusForbidden)
-	user.Responses = cloneResponses(op.Responses)
+	user.Errors = nil
+	user.Responses = cloneResponses(op.Responses, errorResponses(reg, append(errs, http.StatusForbidden)...))
 	huma.Register(api, user, handler)
 }
 
 // commonErrors can answer any /api operation.
 func commonErrors() []int {
-	return []int{http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusServiceUnavailable}
+	return []int{http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusServiceUnavailable}
 }
 
 func writeErrors() []int {
@@ -142,20 +150,24 @@ func copyInts(s []int) []int { return append([]int(nil), s...) }
 
 func ptr[T any](v T) *T { return &v }
 
-func notModified() map[string]*huma.Response {
-	return map[string]*huma.Response{
-		"304": {Description: "Not Modified: If-None-Match holds the current ETag. No body."},
+// success documents the success status of an operation and, for GETs, 304.
+func success(status, desc string, conditionalGet bool) map[string]*huma.Response {
+	r := map[string]*huma.Response{status: {Description: desc}}
+	if conditionalGet {
+		r["304"] = &huma.Response{Description: "Not Modified: If-None-Match holds the current ETag. No body."}
 	}
+	return r
 }
 
-func cloneResponses(r map[string]*huma.Response) map[string]*huma.Response {
-	if r == nil {
-		return nil
-	}
-	out := make(map[string]*huma.Response, len(r))
-	for k, v := range r {
-		c := *v
-		out[k] = &c
+// cloneResponses merges response maps into a new one, so that the two
+// registrations of an operation never share (and so never both mutate) one.
+func cloneResponses(maps ...map[string]*huma.Response) map[string]*huma.Response {
+	out := map[string]*huma.Response{}
+	for _, m := range maps {
+		for k, v := range m {
+			c := *v
+			out[k] = &c
+		}
 	}
 	return out
 }

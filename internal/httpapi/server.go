@@ -88,15 +88,33 @@ func NewServer(cfg Config) *Server {
 	s.api = newAPI(&muxAdapter{own: s.own, perUser: s.perUser}, cfg.Version)
 	s.api.UseMiddleware(s.apiMiddleware)
 	s.routes(s.api)
-	spec, err := json.MarshalIndent(s.api.OpenAPI(), "", "  ")
-	if err != nil {
-		panic(fmt.Sprintf("httpapi: marshal the OpenAPI document: %v", err))
-	}
-	s.spec = append(spec, '\n')
+	s.spec = specJSON(s.api.OpenAPI())
 	s.own.Handle("GET /openapi.json", routed("/openapi.json", http.HandlerFunc(s.serveSpec)))
 	s.ops.register(s.own)
 	s.handler = s.ops.wrap(http.HandlerFunc(s.route))
 	return s
+}
+
+// specJSON marshals the OpenAPI document. huma registers its own error
+// schemas (ErrorModel, ErrorDetail) with every operation even though no
+// response of this API uses them (they are documented with Problem); unused,
+// they would only mislead readers, so they are dropped.
+func specJSON(doc *huma.OpenAPI) []byte {
+	marshal := func() []byte {
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			panic(fmt.Sprintf("httpapi: marshal the OpenAPI document: %v", err))
+		}
+		return append(b, '\n')
+	}
+	b := marshal()
+	if !bytes.Contains(b, []byte(`"#/components/schemas/ErrorModel"`)) {
+		schemas := doc.Components.Schemas.Map()
+		delete(schemas, "ErrorModel")
+		delete(schemas, "ErrorDetail")
+		b = marshal()
+	}
+	return b
 }
 
 // ServeHTTP implements http.Handler.
@@ -245,6 +263,10 @@ func newAPI(adapter huma.Adapter, version string) huma.API {
 				"or an HS256/HS384/HS512 token signed with BETTER_AUTH_SECRET. The user is sub (else user_id, else id); exp is required. " +
 				"Send it as Authorization: Bearer <token> (scheme case-insensitive, one header); never in the query string or a cookie.",
 		},
+	}
+	cfg.Tags = []*huma.Tag{
+		{Name: "tasks", Description: "The task API, for the user of the token."},
+		{Name: "tasks (user path)", Description: "The same operations under /api/{user_id}/…, the path style of the original plan; {user_id} must be the user of the token."},
 	}
 	cfg.OnAddOperation = append(cfg.OnAddOperation, documentRequestBody)
 	return huma.NewAPI(cfg, adapter)

@@ -39,7 +39,7 @@ type task struct {
 	Priority    string   `json:"priority" enum:"none,low,medium,high" example:"none" doc:"How urgent the task is."`
 	Tags        []string `json:"tags" nullable:"false" maxItems:"20" example:"[\"home\"]" doc:"Up to 20 distinct tags of 1 to 50 code points, in the order given; [] when none."`
 	DueAt       *string  `json:"due_at" format:"date-time" example:"2026-11-26T09:00:00.000000Z" doc:"When the task is due, in UTC; null when unset."`
-	CompletedAt *string  `json:"completed_at" format:"date-time" example:"null" doc:"When the task was last completed, in UTC; set when it becomes completed and cleared (null) when it is reopened."`
+	CompletedAt *string  `json:"completed_at" format:"date-time" example:"2026-11-25T18:30:00.000000Z" doc:"When the task was last completed, in UTC; set when it becomes completed and cleared (null) when it is reopened."`
 	CreatedAt   string   `json:"created_at" format:"date-time" example:"2026-11-25T17:00:00.123456Z" doc:"Creation time, UTC, microseconds."`
 	UpdatedAt   string   `json:"updated_at" format:"date-time" example:"2026-11-25T17:00:00.123456Z" doc:"Time of the last change, UTC, microseconds."`
 }
@@ -145,7 +145,7 @@ type listOutput struct {
 	ETag       string `header:"ETag" doc:"Strong validator of this page (derived from the ids and versions of its tasks, its next link and its count)."`
 	Link       string `header:"Link" doc:"<URL of the next page>; rel=\"next\". Absent on the last page."`
 	TotalCount string `header:"X-Total-Count" doc:"With count=true: how many tasks match the filters in all pages."`
-	Body       []task
+	Body       []task `nullable:"false"`
 }
 
 type deleteOutput struct {

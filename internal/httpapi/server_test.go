@@ -1,0 +1,263 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/todod/todod/internal/auth"
+	"github.com/todod/todod/internal/auth/authtest"
+	"github.com/todod/todod/internal/sqlite"
+	"github.com/todod/todod/internal/todo"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite testdata/openapi.golden.json")
+
+// apiSecret signs the HS256 tokens of these tests.
+const apiSecret = "httpapi-test-secret-0123456789abcdef"
+
+// apiEpoch is the clock of every test server at its start.
+var apiEpoch = time.Date(2026, 11, 25, 17, 0, 0, 123456000, time.UTC)
+
+// apiEnv is a Server on a fresh SQLite file, with a real HS256 verifier and a
+// clock the test moves.
+type apiEnv struct {
+	t     *testing.T
+	srv   *Server
+	store todo.Store // the real store, under any wrapper the test installed
+	clock *authtest.Clock
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// openTestStore opens a migrated SQLite store in a temp file, closed at cleanup.
+func openTestStore(t *testing.T, now func() time.Time) todo.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "todo.db"), sqlite.Options{Now: now})
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return st
+}
+
+// newAPIEnv starts a server; opts may change its Config (wrap the store,
+// replace the authenticator, set a rate limit).
+func newAPIEnv(t *testing.T, opts ...func(*Config)) *apiEnv {
+	t.Helper()
+	clock := authtest.NewClock(apiEpoch)
+	st := openTestStore(t, clock.Now)
+	v, err := auth.New(auth.Config{Secret: []byte(apiSecret), Now: clock.Now})
+	if err != nil {
+		t.Fatalf("auth.New: %v", err)
+	}
+	t.Cleanup(v.Close)
+	logs := &syncBuffer{}
+	cfg := Config{
+		Store:   st,
+		Auth:    v,
+		Logger:  slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:     clock.Now,
+		Version: "test",
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &apiEnv{t: t, srv: NewServer(cfg), store: st, clock: clock, logs: logs}
+}
+
+// token mints a valid HS256 token for sub, as frontends do with BETTER_AUTH_SECRET.
+func (e *apiEnv) token(sub string) string {
+	e.t.Helper()
+	tok, err := auth.Mint([]byte(apiSecret), sub, time.Hour, e.clock.Now())
+	if err != nil {
+		e.t.Fatalf("mint: %v", err)
+	}
+	return tok
+}
+
+// call is one request of a table row.
+type call struct {
+	method string
+	path   string
+	user   string // token subject; "" sends no Authorization header
+	body   string
+	// ct is the Content-Type; "" means application/json when there is a
+	// body, "-" means none.
+	ct     string
+	header []string // name, value pairs
+}
+
+func (e *apiEnv) do(c call) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var body io.Reader
+	if c.body != "" {
+		body = strings.NewReader(c.body)
+	}
+	r := httptest.NewRequest(c.method, c.path, body)
+	switch {
+	case c.ct == "-":
+	case c.ct != "":
+		r.Header.Set("Content-Type", c.ct)
+	case c.body != "":
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if c.user != "" {
+		r.Header.Set("Authorization", "Bearer "+e.token(c.user))
+	}
+	for i := 0; i+1 < len(c.header); i += 2 {
+		r.Header.Add(c.header[i], c.header[i+1])
+	}
+	w := httptest.NewRecorder()
+	e.srv.ServeHTTP(w, r)
+	return w
+}
+
+// mustDo runs c and fails unless it answers status.
+func (e *apiEnv) mustDo(c call, status int) *httptest.ResponseRecorder {
+	e.t.Helper()
+	w := e.do(c)
+	if w.Code != status {
+		e.t.Fatalf("%s %s: status %d, want %d; body %s", c.method, c.path, w.Code, status, w.Body)
+	}
+	return w
+}
+
+// create makes a task for user from a JSON body and returns it decoded.
+func (e *apiEnv) create(user, body string) map[string]any {
+	e.t.Helper()
+	w := e.mustDo(call{method: "POST", path: "/api/tasks", user: user, body: body}, http.StatusCreated)
+	return decodeObject(e.t, w.Body.Bytes())
+}
+
+func decodeObject(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return m
+}
+
+// problem is a decoded problem body.
+type gotProblem struct {
+	Type     string        `json:"type"`
+	Title    string        `json:"title"`
+	Status   int           `json:"status"`
+	Detail   string        `json:"detail"`
+	Instance string        `json:"instance"`
+	Errors   []gotItem `json:"errors"`
+}
+
+type gotItem struct {
+	Location string `json:"location"`
+	Message  string `json:"message"`
+	Value    any    `json:"value"`
+}
+
+// decodeProblem checks that w is a problem response of the given status and
+// returns it. Unknown members fail the test: the shape is the contract.
+func decodeProblem(t *testing.T, w *httptest.ResponseRecorder, status int) gotProblem {
+	t.Helper()
+	if w.Code != status {
+		t.Fatalf("status %d, want %d; body %s", w.Code, status, w.Body)
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type %q, want application/problem+json; body %s", ct, w.Body)
+	}
+	dec := json.NewDecoder(bytes.NewReader(w.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	var p gotProblem
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("problem body %s: %v", w.Body, err)
+	}
+	if p.Type != "about:blank" || p.Status != status || p.Title != statusTitle(status) || p.Detail == "" || p.Instance == "" {
+		t.Fatalf("problem %+v: type, status, title, detail and instance must be set", p)
+	}
+	return p
+}
+
+// wantErrors compares a problem's errors with want, as "location: message" lines.
+func wantErrors(t *testing.T, p gotProblem, want ...string) {
+	t.Helper()
+	got := make([]string, len(p.Errors))
+	for i, e := range p.Errors {
+		got[i] = e.Location + ": " + e.Message
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestOpenAPIGolden(t *testing.T) {
+	got, err := OpenAPIDocument("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "openapi.golden.json")
+	if *updateGolden {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/httpapi -run TestOpenAPIGolden -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the OpenAPI document changed; review and run go test ./internal/httpapi -run TestOpenAPIGolden -update\n%s",
+			firstDifference(string(want), string(got)))
+	}
+}
+
+func firstDifference(want, got string) string {
+	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range max(len(wl), len(gl)) {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			return "line " + strconv.Itoa(i+1) + ":\n- " + w + "\n+ " + g
+		}
+	}
+	return ""
+}
