@@ -40,7 +40,7 @@ type vector struct {
 	} `json:"expect"`
 }
 
-func loadVector(t *testing.T) vector {
+func loadVector(t testing.TB) vector {
 	t.Helper()
 	b, err := os.ReadFile("testdata/better-auth-eddsa.json")
 	if err != nil {
