@@ -45,30 +45,46 @@ func testDatabase(t *testing.T) string {
 	base := testServer(t)
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("TEST_DATABASE_URL must be a postgres:// URL, got %q", u.Redacted())
+		t.Fatal("TEST_DATABASE_URL must be a postgres:// URL")
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "todod_test_" + hex.EncodeToString(b)
-
-	admin := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatalf("connect to TEST_DATABASE_URL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	// name is made of [a-z0-9_] only, so it needs no quoting.
-	admin("CREATE DATABASE " + name)
-	t.Cleanup(func() { admin("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-
+	name := testName()
+	adminExec(t, base, "CREATE DATABASE "+name)
+	t.Cleanup(func() { adminExec(t, base, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
 	u.Path = "/" + name
 	return u.String()
+}
+
+// testSchema creates a fresh, empty schema for t in the database at dsn and
+// returns dsn with the schema as its search_path; it is dropped when t ends.
+// A schema costs milliseconds where a database costs a copy of template1.
+func testSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	name := testName()
+	adminExec(t, dsn, "CREATE SCHEMA "+name)
+	t.Cleanup(func() { adminExec(t, dsn, "DROP SCHEMA IF EXISTS "+name+" CASCADE") })
+	return withQuery(t, dsn, "search_path", name)
+}
+
+// testName is a fresh name made of [a-z0-9_] only, so it needs no quoting.
+func testName() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "todod_test_" + hex.EncodeToString(b)
+}
+
+// adminExec runs one statement on its own connection to dsn.
+func adminExec(t *testing.T, dsn, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect for %s: %v", sql, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
 }
 
 // testLogger writes to the test's output, shown when a test fails or with -v.
@@ -124,12 +140,13 @@ func TestConformance(t *testing.T) {
 }
 
 // PgBouncer-style poolers need the simple protocol or no statement cache; the
-// same behaviour must hold there, tags and priority arrays included.
+// same behaviour must hold there, tags and priority arrays included. To keep
+// the package fast, this run gives each test a fresh schema of one database.
 func TestConformanceSimpleProtocol(t *testing.T) {
 	t.Parallel()
-	testServer(t)
+	db := testDatabase(t)
 	storetest.Run(t, func(t *testing.T, now func() time.Time) todo.Store {
-		dsn := withQuery(t, testDatabase(t), "default_query_exec_mode", "simple_protocol")
+		dsn := withQuery(t, testSchema(t, db), "default_query_exec_mode", "simple_protocol")
 		s := openStore(t, dsn, Options{Now: now})
 		if got := s.pool.Config().ConnConfig.DefaultQueryExecMode; got != pgx.QueryExecModeSimpleProtocol {
 			t.Fatalf("DefaultQueryExecMode = %v, want simple_protocol", got)
