@@ -305,7 +305,8 @@ func listQuery(userID string, f todo.TaskFilter) (string, []any) {
 		return selectPage(conds), *args
 	}
 
-	// A task with a due date fails every filter on due_at when it has none.
+	// A task without a due date fails every filter on due_at, so under one of
+	// them the undated branch would always be empty.
 	needUndated := f.DueBefore == nil && f.DueAfter == nil && !f.Overdue
 	dated := append(conds[:len(conds):len(conds)], `due_at IS NOT NULL`)
 	// Every due_at in this branch is NULL, so it is ordered by id; the ORDER BY
