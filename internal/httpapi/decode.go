@@ -3,9 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -40,15 +42,16 @@ const maxJSONDepth = 64
 // parameter errors are answered without reading it.
 type requestBody struct {
 	contentType   string
-	contentLength string
+	contentLength int64 // -1: unknown
 	body          io.Reader
 }
 
 // Resolve implements huma.Resolver.
 func (b *requestBody) Resolve(ctx huma.Context) []error {
-	b.contentType = ctx.Header("Content-Type")
-	b.contentLength = ctx.Header("Content-Length")
-	b.body = ctx.BodyReader()
+	r, _ := unwrapContext(ctx)
+	b.contentType = r.Header.Get("Content-Type")
+	b.contentLength = r.ContentLength
+	b.body = r.Body
 	return nil
 }
 
@@ -56,7 +59,7 @@ func (b *requestBody) Resolve(ctx huma.Context) []error {
 // (else 415). An empty body is returned as such, whatever its content type:
 // the caller decides whether a body is required.
 func (b *requestBody) read() ([]byte, error) {
-	if n, err := strconv.ParseInt(b.contentLength, 10, 64); err == nil && n > maxBodyBytes {
+	if b.contentLength > maxBodyBytes {
 		return nil, tooLarge()
 	}
 	if b.contentType != "" && !isJSONMediaType(b.contentType) {
@@ -66,8 +69,18 @@ func (b *requestBody) read() ([]byte, error) {
 		return nil, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(b.body, maxBodyBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
+	var tooBig *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &tooBig):
+		return nil, tooLarge()
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return nil, newProblem(http.StatusRequestTimeout, "the request body did not arrive in time")
+	default:
+		// The connection broke or the chunked encoding was malformed: the
+		// client's doing, not a bug, so not a 500.
+		return nil, newProblem(http.StatusBadRequest, "the request body could not be read completely")
 	}
 	if len(data) > maxBodyBytes {
 		return nil, tooLarge()

@@ -126,7 +126,7 @@ func (e *apiEnv) do(c call) *httptest.ResponseRecorder {
 	if c.body != "" {
 		body = strings.NewReader(c.body)
 	}
-	r := httptest.NewRequest(c.method, c.path, body)
+	r := newRequest(e.t, e, c.method, c.path, c.user, body)
 	switch {
 	case c.ct == "-":
 	case c.ct != "":
@@ -134,12 +134,23 @@ func (e *apiEnv) do(c call) *httptest.ResponseRecorder {
 	case c.body != "":
 		r.Header.Set("Content-Type", "application/json")
 	}
-	if c.user != "" {
-		r.Header.Set("Authorization", "Bearer "+e.token(c.user))
-	}
 	for i := 0; i+1 < len(c.header); i += 2 {
 		r.Header.Add(c.header[i], c.header[i+1])
 	}
+	return serve(e, r)
+}
+
+// newRequest builds a request with a token for user ("" for none).
+func newRequest(t *testing.T, e *apiEnv, method, path, user string, body io.Reader) *http.Request {
+	t.Helper()
+	r := httptest.NewRequest(method, path, body)
+	if user != "" {
+		r.Header.Set("Authorization", "Bearer "+e.token(user))
+	}
+	return r
+}
+
+func serve(e *apiEnv, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	e.srv.ServeHTTP(w, r)
 	return w
@@ -173,11 +184,11 @@ func decodeObject(t *testing.T, b []byte) map[string]any {
 
 // problem is a decoded problem body.
 type gotProblem struct {
-	Type     string        `json:"type"`
-	Title    string        `json:"title"`
-	Status   int           `json:"status"`
-	Detail   string        `json:"detail"`
-	Instance string        `json:"instance"`
+	Type     string    `json:"type"`
+	Title    string    `json:"title"`
+	Status   int       `json:"status"`
+	Detail   string    `json:"detail"`
+	Instance string    `json:"instance"`
 	Errors   []gotItem `json:"errors"`
 }
 
