@@ -24,9 +24,10 @@ import (
 // MinSecretLen is the shortest shared secret accepted, in bytes.
 const MinSecretLen = 32
 
-// MaxTokenBytes is the longest token Verify looks at. Real tokens are well under
-// 2 KiB; anything longer is refused before it is decoded.
-const MaxTokenBytes = 8 << 10
+// MaxTokenBytes is the longest token Verify looks at: tokens must be shorter
+// than 8 KiB. Real tokens are well under 2 KiB; anything longer is refused
+// before it is decoded.
+const MaxTokenBytes = 8<<10 - 1
 
 // Defaults for the zero values of the corresponding Config fields.
 const (
@@ -39,10 +40,12 @@ const (
 
 // Config configures a Verifier. At least one of Secret and JWKSURL must be set.
 //
-// Issuer and audience are checked exactly as configured: New adds no defaults.
-// todod's command line sets JWKSIssuer and JWKSAudience to the origin of
-// BETTER_AUTH_URL (what Better Auth puts in iss and aud unless told otherwise)
-// and Issuer and Audience from JWT_ISSUER and JWT_AUDIENCE when they are set.
+// Issuer and audience are checked exactly as configured: New adds no defaults,
+// the caller decides. Better Auth puts the origin of its base URL in iss and
+// aud unless told otherwise; passing that origin as JWKSIssuer and
+// JWKSAudience holds Better Auth's tokens to it without requiring iss and aud
+// of HMAC tokens, which frontends rarely set. Issuer and Audience (JWT_ISSUER,
+// JWT_AUDIENCE) apply to every token.
 type Config struct {
 	// Secret is the shared secret for HS256/HS384/HS512 tokens; empty disables
 	// HMAC tokens. It must be at least MinSecretLen bytes.
@@ -197,7 +200,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 
 func (v *Verifier) verify(ctx context.Context, token string) (Principal, error) {
 	if len(token) > MaxTokenBytes {
-		return Principal{}, invalid(CodeTooLarge, fmt.Sprintf("token is longer than %d bytes", MaxTokenBytes))
+		return Principal{}, invalid(CodeTooLarge, "token too large (8 KiB or more)")
 	}
 	var sum [sha256.Size]byte
 	var gen uint64

@@ -509,7 +509,10 @@ func TestTokenSize(t *testing.T) {
 	p, err := v.Verify(context.Background(), exactSize(t, auth.MaxTokenBytes))
 	wantUser(t, p, err, "u")
 
-	_, err = v.Verify(context.Background(), exactSize(t, auth.MaxTokenBytes+1))
+	// 8 KiB exactly: too large, whether signed or garbage.
+	_, err = v.Verify(context.Background(), exactSize(t, 8<<10))
+	wantCode(t, err, auth.CodeTooLarge)
+	_, err = v.Verify(context.Background(), strings.Repeat("a", 8<<10))
 	wantCode(t, err, auth.CodeTooLarge)
 
 	// A megabyte that would otherwise look like a JWKS token: refused by its

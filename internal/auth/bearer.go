@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 )
@@ -30,7 +29,7 @@ func BearerToken(r *http.Request) (string, error) {
 	case token == "":
 		return "", invalid(CodeMalformed, "empty bearer token")
 	case len(token) > MaxTokenBytes:
-		return "", invalid(CodeTooLarge, fmt.Sprintf("token is longer than %d bytes", MaxTokenBytes))
+		return "", invalid(CodeTooLarge, "token too large (8 KiB or more)")
 	case strings.IndexFunc(token, notB64Token) >= 0:
 		return "", invalid(CodeMalformed, "bearer token contains characters a token cannot have")
 	}

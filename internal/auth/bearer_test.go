@@ -32,7 +32,8 @@ func TestBearerToken(t *testing.T) {
 		{"two tokens", []string{"Bearer " + tok + " " + tok}, "", auth.CodeMalformed},
 		{"comma list", []string{"Bearer " + tok + ", Bearer " + tok}, "", auth.CodeMalformed},
 		{"quoted", []string{`Bearer "` + tok + `"`}, "", auth.CodeMalformed},
-		{"too large", []string{"Bearer " + strings.Repeat("a", auth.MaxTokenBytes+1)}, "", auth.CodeTooLarge},
+		{"largest", []string{"Bearer " + strings.Repeat("a", auth.MaxTokenBytes)}, strings.Repeat("a", auth.MaxTokenBytes), ""},
+		{"8 KiB", []string{"Bearer " + strings.Repeat("a", 8<<10)}, "", auth.CodeTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
