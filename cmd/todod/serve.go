@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/todod/todod/internal/auth"
+	"github.com/todod/todod/internal/httpapi"
+	"github.com/todod/todod/internal/postgres"
+	"github.com/todod/todod/internal/sqlite"
+	"github.com/todod/todod/internal/todo"
+)
+
+// Server timeouts. Header and body reads are bounded so that slow clients cannot
+// hold connections; the write timeout is generous because lists can be large.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 32 << 10
+	devTokenTTL       = 24 * time.Hour
+	devUser           = "dev-user"
+)
+
+// engineStore is a todo.Store that can also migrate its schema.
+type engineStore interface {
+	todo.Store
+	Migrate(ctx context.Context) error
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
+
+// openStore opens (but does not migrate) the configured engine.
+func openStore(ctx context.Context, c Config, logger *slog.Logger) (engineStore, error) {
+	switch c.Engine {
+	case "postgres":
+		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger})
+	case "sqlite":
+		return sqlite.Open(ctx, c.DatabaseURL, sqlite.Options{Logger: logger})
+	}
+	return nil, fmt.Errorf("unknown engine %q", c.Engine)
+}
+
+// dataDir is where dev mode keeps its secret: beside the SQLite file, or the
+// working directory for PostgreSQL.
+func dataDir(c Config) string {
+	if c.Engine != "sqlite" {
+		return "."
+	}
+	p := strings.TrimPrefix(c.DatabaseURL, "file:")
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	return filepath.Dir(p)
+}
+
+func devSecretPath(c Config) string { return filepath.Join(dataDir(c), "todod.dev-secret") }
+
+// devSecret returns the dev auth mode secret, creating it (mode 0600) on first
+// use, so that tokens printed by one start keep working after a restart and
+// `todod token` can sign with it.
+func devSecret(c Config) ([]byte, error) {
+	path := devSecretPath(c)
+	if b, err := os.ReadFile(path); err == nil && len(b) >= auth.MinSecretLen {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("dev auth mode: saving the generated secret: %w", err)
+	}
+	return []byte(secret), nil
+}
+
+// newVerifier builds the token verifier of c; in dev auth mode it uses the dev secret.
+func newVerifier(c Config, logger *slog.Logger) (*auth.Verifier, []byte, error) {
+	secret := c.Secret
+	if c.DevAuth() {
+		s, err := devSecret(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		secret = s
+	}
+	cfg := auth.Config{
+		Secret:       secret,
+		JWKSURL:      c.JWKSURL,
+		Issuer:       c.Issuer,
+		Audience:     c.Audience,
+		JWKSIssuer:   c.JWKSIssuer,
+		JWKSAudience: c.JWKSAudience,
+		Leeway:       c.Leeway,
+		Logger:       logger,
+	}
+	v, err := auth.New(cfg)
+	return v, secret, err
+}
+
+// logConfig logs the effective configuration once, secrets masked.
+func logConfig(logger *slog.Logger, c Config) {
+	secret := "unset"
+	if len(c.Secret) > 0 {
+		secret = fmt.Sprintf("set (%d bytes)", len(c.Secret))
+	}
+	logger.Info("configuration",
+		"engine", c.Engine,
+		"database", redactURL(c.Engine, c.DatabaseURL),
+		"addr", c.Addr,
+		"better_auth_secret", secret,
+		"better_auth_url", c.BetterAuthURL,
+		"jwks_url", c.JWKSURL,
+		"jwt_issuer", c.Issuer,
+		"jwt_audience", strings.Join(c.Audience, ","),
+		"jwks_issuer", c.JWKSIssuer,
+		"jwks_audience", strings.Join(c.JWKSAudience, ","),
+		"jwt_leeway", c.Leeway.String(),
+		"cors_origins", strings.Join(c.CORSOrigins, ","),
+		"rate_limit", c.RateLimit,
+		"rate_burst", c.RateBurst,
+		"shutdown_timeout", c.ShutdownTimeout.String(),
+		"dev_auth", c.DevAuth(),
+		"version", buildVersion(),
+	)
+}
+
+func serve(ctx context.Context, args []string, lookup func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("todod serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c, err := loadConfig(fs, args, lookup, isTerminal(stderr))
+	if err != nil {
+		return err
+	}
+	logger := newLogger(c, stderr)
+	logConfig(logger, c)
+	start := time.Now()
+
+	store, err := openStore(ctx, c, logger)
+	if err != nil {
+		return fmt.Errorf("opening the database: %w", err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrating the database: %w", err)
+	}
+
+	verifier, secret, err := newVerifier(c, logger)
+	if err != nil {
+		return err
+	}
+
+	var shuttingDown atomic.Bool
+	srv := httpapi.NewServer(httpapi.Config{
+		Store:     store,
+		Auth:      verifier,
+		Logger:    logger,
+		RateLimit: c.RateLimit,
+		RateBurst: c.RateBurst,
+		Version:   buildVersion(),
+		Ops: httpapi.OpsConfig{
+			Logger:      logger,
+			CORSOrigins: c.CORSOrigins,
+			Version:     buildVersion(),
+			Ready: func(ctx context.Context) error {
+				if shuttingDown.Load() {
+					return errors.New("shutting down")
+				}
+				return store.Ping(ctx)
+			},
+		},
+	})
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	base := "http://" + displayAddr(ln.Addr().String())
+	logger.Info("ready", "url", base, "startup_ms", time.Since(start).Milliseconds())
+	if c.DevAuth() {
+		tok, err := auth.Mint(secret, devUser, devTokenTTL, time.Now())
+		if err != nil {
+			return err
+		}
+		logger.Warn("dev auth mode: no BETTER_AUTH_SECRET or BETTER_AUTH_URL is set, so todod signs its own tokens with a generated secret; do not use this in production",
+			"secret_file", devSecretPath(c))
+		fmt.Fprintf(stdout, "\ntodod is running in dev auth mode. A token for user %q, valid for %s:\n\n  curl -H 'Authorization: Bearer %s' %s/api/tasks\n\nMore tokens: go run ./cmd/todod token --sub <user-id>\nAPI docs:    %s/docs\n\n",
+			devUser, devTokenTTL, tok, base, base)
+	}
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	// Readiness turns 503 at once; in-flight requests then get the drain time.
+	shuttingDown.Store(true)
+	logger.Info("shutting down", "drain_timeout", c.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		logger.Warn("drain timeout passed; closing remaining connections", "err", err)
+		hs.Close()
+	}
+	<-served
+	logger.Info("stopped")
+	return nil
+}
+
+// displayAddr turns a listen address into one a client can dial.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
