@@ -160,6 +160,7 @@ type userLimiter struct {
 	limit rate.Limit
 	burst int
 	idle  time.Duration // time for an empty bucket to refill
+	max   int           // buckets kept at most
 
 	mu        sync.Mutex
 	buckets   map[string]*bucket
@@ -185,6 +186,7 @@ func newUserLimiter(perSecond float64, burst int) *userLimiter {
 		limit:   rate.Limit(perSecond),
 		burst:   burst,
 		idle:    max(idle, time.Second),
+		max:     maxLimitedUsers,
 		buckets: make(map[string]*bucket),
 	}
 }
@@ -214,7 +216,7 @@ func (l *userLimiter) allow(user string, now time.Time) (wait int, ok bool) {
 // makeRoom drops refilled buckets at most once per sweepInterval, or at
 // once when the map is full.
 func (l *userLimiter) makeRoom(now time.Time) {
-	full := len(l.buckets) >= maxLimitedUsers
+	full := len(l.buckets) >= l.max
 	if !full && now.Sub(l.lastSweep) < sweepInterval {
 		return
 	}
@@ -230,7 +232,7 @@ func (l *userLimiter) makeRoom(now time.Time) {
 			oldestUser, oldest = u, b.seen
 		}
 	}
-	if len(l.buckets) >= maxLimitedUsers {
+	if len(l.buckets) >= l.max {
 		delete(l.buckets, oldestUser)
 	}
 }

@@ -141,7 +141,7 @@ func summarize(p *problem) string {
 		if p.Title == "" {
 			return "request failed with status " + strconv.Itoa(p.Status)
 		}
-		return strings.ToLower(p.Title[:1]) + p.Title[1:]
+		return strings.ToLower(p.Title)
 	}
 	const shown = 3
 	parts := make([]string, 0, shown)

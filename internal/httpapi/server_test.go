@@ -272,3 +272,73 @@ func firstDifference(want, got string) string {
 	}
 	return ""
 }
+
+// hookStore wraps a store: hook runs before every call and, when it returns
+// an error, the call fails with it instead of reaching the store.
+type hookStore struct {
+	todo.Store
+	hook func(method string) error
+}
+
+// withStoreHook installs a hookStore around the test server's store.
+func withStoreHook(hook func(method string) error) func(*Config) {
+	return func(c *Config) { c.Store = &hookStore{Store: c.Store, hook: hook} }
+}
+
+// noStore makes every store call fail the test: for answers that must be
+// decided before any database access.
+func noStore(t *testing.T) func(*Config) {
+	return withStoreHook(func(method string) error {
+		t.Errorf("the store was called (%s)", method)
+		return todo.ErrUnavailable
+	})
+}
+
+func (s *hookStore) CreateTask(ctx context.Context, userID string, nt todo.NewTask) (todo.Task, error) {
+	if err := s.hook("CreateTask"); err != nil {
+		return todo.Task{}, err
+	}
+	return s.Store.CreateTask(ctx, userID, nt)
+}
+
+func (s *hookStore) GetTask(ctx context.Context, userID string, id int64) (todo.Task, error) {
+	if err := s.hook("GetTask"); err != nil {
+		return todo.Task{}, err
+	}
+	return s.Store.GetTask(ctx, userID, id)
+}
+
+func (s *hookStore) UpdateTask(ctx context.Context, userID string, id int64, p todo.TaskPatch, ifVersion int64) (todo.Task, error) {
+	if err := s.hook("UpdateTask"); err != nil {
+		return todo.Task{}, err
+	}
+	return s.Store.UpdateTask(ctx, userID, id, p, ifVersion)
+}
+
+func (s *hookStore) CompleteTask(ctx context.Context, userID string, id int64, completed *bool, ifVersion int64) (todo.Task, error) {
+	if err := s.hook("CompleteTask"); err != nil {
+		return todo.Task{}, err
+	}
+	return s.Store.CompleteTask(ctx, userID, id, completed, ifVersion)
+}
+
+func (s *hookStore) DeleteTask(ctx context.Context, userID string, id int64, ifVersion int64) (todo.Task, error) {
+	if err := s.hook("DeleteTask"); err != nil {
+		return todo.Task{}, err
+	}
+	return s.Store.DeleteTask(ctx, userID, id, ifVersion)
+}
+
+func (s *hookStore) ListTasks(ctx context.Context, userID string, f todo.TaskFilter) (todo.TaskPage, error) {
+	if err := s.hook("ListTasks"); err != nil {
+		return todo.TaskPage{}, err
+	}
+	return s.Store.ListTasks(ctx, userID, f)
+}
+
+func (s *hookStore) CountTasks(ctx context.Context, userID string, f todo.TaskFilter) (int64, error) {
+	if err := s.hook("CountTasks"); err != nil {
+		return 0, err
+	}
+	return s.Store.CountTasks(ctx, userID, f)
+}
