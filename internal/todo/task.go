@@ -63,10 +63,12 @@ type Task struct {
 	// Version starts at 1 and grows by one on every write. It is the basis of the
 	// task's ETag and of If-Match preconditions.
 	Version int64
+	// Seq is the user's change number of the task's last write (see Changes).
+	Seq int64
 }
 
-// NewTask is what a client supplies to create a task. Call Validate (or
-// NormalizeNewTask) before handing it to a Store.
+// NewTask is what a client supplies to create a task. Call Normalize before
+// handing it to a Store.
 type NewTask struct {
 	Title       string
 	Description *string

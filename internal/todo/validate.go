@@ -208,9 +208,15 @@ func (f *TaskFilter) Normalize() error {
 	if len(f.Tags) > MaxTags {
 		ps.add("tag", fmt.Sprintf("at most %d tags", MaxTags), nil)
 	}
+	// Filter tags are trimmed like stored tags, so tag=" work " finds "work".
 	for i, t := range f.Tags {
 		if msg := checkText(t); msg != "" {
 			ps.add(fmt.Sprintf("tag[%d]", i), msg, nil)
+			continue
+		}
+		f.Tags[i] = TrimText(t)
+		if n := utf8.RuneCountInString(f.Tags[i]); n == 0 || n > MaxTagLen {
+			ps.add(fmt.Sprintf("tag[%d]", i), fmt.Sprintf("must be 1 to %d characters", MaxTagLen), t)
 		}
 	}
 	if msg := checkText(f.Query); msg != "" {
