@@ -499,3 +499,85 @@ func TestInvalidTaskIDs(t *testing.T) {
 		t.Fatalf("value %v", p.Errors[0].Value)
 	}
 }
+
+func TestTaskConditionalGet(t *testing.T) {
+	e := newAPIEnv(t)
+	e.create("alice", `{"title":"Buy milk"}`)
+	for _, tc := range []struct {
+		inm    string
+		status int
+	}{
+		{`"1.1"`, http.StatusNotModified},
+		{`W/"1.1"`, http.StatusNotModified},
+		{`"x", "1.1"`, http.StatusNotModified},
+		{`*`, http.StatusNotModified},
+		{`"1.2"`, http.StatusOK},
+		{`"2.1"`, http.StatusOK},
+		{`1.1`, http.StatusOK},
+		{`"1.1`, http.StatusOK},
+	} {
+		for _, path := range []string{"/api/tasks/1", "/api/alice/tasks/1"} {
+			w := e.do(call{method: "GET", path: path, user: "alice", header: []string{"If-None-Match", tc.inm}})
+			if w.Code != tc.status {
+				t.Fatalf("If-None-Match %s: status %d, want %d", tc.inm, w.Code, tc.status)
+			}
+			wantHeader(t, w.Header(), "ETag", `"1.1"`)
+			if tc.status == http.StatusNotModified && w.Body.Len() != 0 {
+				t.Fatalf("304 with a body: %s", w.Body)
+			}
+		}
+	}
+	// A missing task is a 404 whatever the precondition.
+	decodeProblem(t, e.do(call{method: "GET", path: "/api/tasks/2", user: "alice", header: []string{"If-None-Match", "*"}}), http.StatusNotFound)
+}
+
+func TestTaskPreconditions(t *testing.T) {
+	e := newAPIEnv(t)
+	e.create("alice", `{"title":"Buy milk"}`)
+	stale := `{"type":"about:blank","title":"Precondition Failed","status":412,"detail":"the task has changed since the ETag given in If-Match: fetch it again and retry; nothing was changed","instance":"/api/tasks/1"}` + "\n"
+	noMatch := `{"type":"about:blank","title":"Precondition Failed","status":412,"detail":"If-Match names no current version of this task (send the ETag of the task as received); nothing was changed","instance":"/api/tasks/1"}` + "\n"
+	version := 1
+	for _, tc := range []struct {
+		name    string
+		method  string
+		suffix  string
+		body    string
+		ifMatch string
+		want    string // "" for a 200 that bumps the version
+	}{
+		{"fresh PUT", "PUT", "", `{"title":"v2"}`, `"1.1"`, ""},
+		{"stale PUT", "PUT", "", `{"title":"lost update"}`, `"1.1"`, stale},
+		{"star PATCH", "PATCH", "", `{"title":"v3"}`, `*`, ""},
+		{"weak tag", "PATCH", "", `{"title":"x"}`, `W/"1.3"`, noMatch},
+		{"another task's tag", "PATCH", "", `{"title":"x"}`, `"2.3"`, noMatch},
+		{"unquoted", "PATCH", "", `{"title":"x"}`, `1.3`, noMatch},
+		{"garbage version", "PATCH", "", `{"title":"x"}`, `"1.x"`, noMatch},
+		{"a list with the current one", "PATCH", "", `{"title":"v4"}`, `"1.2", "1.3"`, ""},
+		{"a list of stale ones", "PATCH", "", `{"title":"x"}`, `"1.1", "1.2", W/"1.4"`, stale},
+		{"stale complete", "PATCH", "/complete", ``, `"1.3"`, stale},
+		{"fresh complete", "PATCH", "/complete", ``, `"1.4"`, ""},
+		{"stale delete", "DELETE", "", ``, `"1.4"`, stale},
+	} {
+		w := e.do(call{method: tc.method, path: "/api/tasks/1" + tc.suffix, user: "alice", body: tc.body, ct: "application/json",
+			header: []string{"If-Match", tc.ifMatch}})
+		if tc.want != "" {
+			decodeProblem(t, w, http.StatusPreconditionFailed)
+			wantBody(t, w.Body.String(), strings.Replace(tc.want, `"instance":"/api/tasks/1"`, `"instance":"/api/tasks/1`+tc.suffix+`"`, 1))
+		} else {
+			if w.Code != http.StatusOK {
+				t.Fatalf("%s: status %d: %s", tc.name, w.Code, w.Body)
+			}
+			version++
+		}
+		// A refused write changed nothing.
+		got := e.mustDo(call{method: "GET", path: "/api/tasks/1", user: "alice"}, http.StatusOK).Header().Get("ETag")
+		if want := `"1.` + strconv.Itoa(version) + `"`; got != want {
+			t.Fatalf("%s: ETag %s, want %s", tc.name, got, want)
+		}
+	}
+	e.mustDo(call{method: "DELETE", path: "/api/alice/tasks/1", user: "alice", header: []string{"If-Match", `"1.5"`}}, http.StatusOK)
+	// On a missing task the answer is 404, not 412.
+	for _, im := range []string{`"1.5"`, "*", `"1.5", "1.6"`} {
+		decodeProblem(t, e.do(call{method: "PUT", path: "/api/tasks/1", user: "alice", body: `{}`, header: []string{"If-Match", im}}), http.StatusNotFound)
+	}
+}
