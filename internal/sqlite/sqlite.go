@@ -249,10 +249,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools. Writes in flight finish first: database/sql waits
-// for connections in use to be returned.
+// Close closes both pools; closing again does nothing. Afterwards every
+// method fails with ErrUnavailable.
 func (s *Store) Close() error {
-	s.closed.Store(true)
+	if s.closed.Swap(true) {
+		return nil
+	}
 	var errs []error
 	if s.read != nil {
 		errs = append(errs, s.read.Close())
