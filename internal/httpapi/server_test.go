@@ -342,3 +342,156 @@ func (s *hookStore) CountTasks(ctx context.Context, userID string, f todo.TaskFi
 	}
 	return s.Store.CountTasks(ctx, userID, f)
 }
+
+func TestRouting(t *testing.T) {
+	e := newAPIEnv(t, noStore(t))
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"DELETE", "/api/tasks", 405, "GET, HEAD, POST"},
+		{"PUT", "/api/alice/tasks/", 405, "GET, HEAD, POST"},
+		{"POST", "/api/tasks/1", 405, "DELETE, GET, HEAD, PATCH, PUT"},
+		{"POST", "/api/alice/tasks/1", 405, "DELETE, GET, HEAD, PATCH, PUT"},
+		{"GET", "/api/tasks/1/complete", 405, "PATCH"},
+		{"DELETE", "/api/alice/tasks/1/complete/", 405, "PATCH"},
+		{"OPTIONS", "/api/tasks", 405, "GET, HEAD, POST"},
+		{"POST", "/openapi.json", 405, "GET, HEAD"},
+		{"GET", "/nope", 404, ""},
+		{"GET", "/api", 404, ""},
+		{"GET", "/api/", 404, ""},
+		{"GET", "/api/tasks//", 404, ""},
+		{"GET", "/api/tasks/1/other", 404, ""},
+		{"GET", "/api/alice/bob/tasks", 404, ""},
+		{"PATCH", "/api/alice/tasks/1/complete/extra", 404, ""},
+		{"GET", "/openapi.yaml", 404, ""},
+		{"GET", "/openapi-3.0.json", 404, ""},
+		{"GET", "/schemas/Task.json", 404, ""},
+	} {
+		w := e.do(call{method: tc.method, path: tc.path, user: "alice"})
+		p := decodeProblem(t, w, tc.status)
+		wantHeader(t, w.Header(), "Allow", tc.allow)
+		shown := tc.path // as routed: one trailing slash dropped under /api/
+		if len(shown) > len("/api/") && strings.HasPrefix(shown, "/api/") {
+			shown = strings.TrimSuffix(shown, "/")
+		}
+		want := "no route for " + shown
+		if tc.status == 405 {
+			want = "method " + tc.method + " is not allowed on " + shown + "; allowed: " + tc.allow
+		}
+		if p.Detail != want {
+			t.Errorf("%s %s: detail %q, want %q", tc.method, tc.path, p.Detail, want)
+		}
+	}
+}
+
+// Collection paths with a trailing slash are served, never redirected, and
+// the route recorded for logs and metrics is the template.
+func TestTrailingSlashAndRoute(t *testing.T) {
+	e := newAPIEnv(t)
+	e.mustDo(call{method: "POST", path: "/api/alice/tasks/", user: "alice", body: `{"title":"a"}`}, http.StatusCreated)
+	for _, path := range []string{"/api/tasks/", "/api/alice/tasks/", "/api/alice/tasks/1/", "/api/tasks/1/"} {
+		e.mustDo(call{method: "GET", path: path, user: "alice"}, http.StatusOK)
+	}
+	e.mustDo(call{method: "PATCH", path: "/api/alice/tasks/1/complete/", user: "alice", ct: "application/json"}, http.StatusOK)
+	logs := e.logs.String()
+	for _, want := range []string{
+		`"route":"/api/{user_id}/tasks"`, `"route":"/api/tasks/{id}"`, `"route":"/api/{user_id}/tasks/{id}/complete"`,
+		`"path":"/api/alice/tasks/1/"`, `"user_id":"alice"`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("access log lacks %s:\n%s", want, logs)
+		}
+	}
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	e := newAPIEnv(t, noStore(t))
+	w := e.mustDo(call{method: "GET", path: "/openapi.json"}, http.StatusOK)
+	wantHeader(t, w.Header(), "Content-Type", "application/json")
+	spec, err := e.srv.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(w.Body.Bytes(), spec) {
+		t.Fatal("/openapi.json is not Server.OpenAPI()")
+	}
+	e.mustDo(call{method: "HEAD", path: "/openapi.json"}, http.StatusOK)
+
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+		Info    struct {
+			Version string `json:"version"`
+		} `json:"info"`
+		Paths map[string]map[string]struct {
+			OperationID string                `json:"operationId"`
+			Security    []map[string][]string `json:"security"`
+			RequestBody *struct {
+				Content map[string]json.RawMessage `json:"content"`
+			} `json:"requestBody"`
+			Responses map[string]json.RawMessage `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			Schemas         map[string]json.RawMessage `json:"schemas"`
+			SecuritySchemes map[string]struct {
+				Type, Scheme, BearerFormat string
+			} `json:"securitySchemes"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(spec, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" || doc.Info.Version != "test" {
+		t.Fatalf("openapi %q version %q", doc.OpenAPI, doc.Info.Version)
+	}
+	if s := doc.Components.SecuritySchemes["bearerAuth"]; s.Type != "http" || s.Scheme != "bearer" || s.BearerFormat != "JWT" {
+		t.Fatalf("bearerAuth %+v", s)
+	}
+	ids := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			ids[op.OperationID] = true
+			if len(op.Security) != 1 || op.Security[0]["bearerAuth"] == nil {
+				t.Errorf("%s %s: security %v", method, path, op.Security)
+			}
+			for _, code := range []string{"401", "429", "500", "503"} {
+				if op.Responses[code] == nil {
+					t.Errorf("%s %s: no %s response", method, path, code)
+				}
+			}
+			if strings.Contains(path, "{user_id}") && op.Responses["403"] == nil {
+				t.Errorf("%s %s: no 403 response", method, path)
+			}
+			if (method == "post" || method == "put" || method == "patch") && (op.RequestBody == nil || op.RequestBody.Content["application/json"] == nil) {
+				t.Errorf("%s %s: request body not documented", method, path)
+			}
+		}
+	}
+	for _, id := range []string{"list-tasks", "create-task", "get-task", "update-task", "patch-task", "delete-task", "complete-task"} {
+		if !ids[id] || !ids[id+"-for-user"] {
+			t.Errorf("operation %s or %s-for-user missing", id, id)
+		}
+	}
+	if len(ids) != 14 {
+		t.Errorf("%d operations, want 14", len(ids))
+	}
+	for _, name := range []string{"Task", "TaskCreate", "TaskUpdate", "TaskCompletion", "TaskDeleted", "Problem", "ProblemItem"} {
+		if doc.Components.Schemas[name] == nil {
+			t.Errorf("schema %s missing", name)
+		}
+	}
+	if bytes.Contains(spec, []byte(`"$schema"`)) || bytes.Contains(spec, []byte("ErrorModel")) {
+		t.Error("the document describes huma's $schema field or its ErrorModel")
+	}
+}
+
+func TestMuxAdapterServesOwnRoutes(t *testing.T) {
+	own := http.NewServeMux()
+	own.HandleFunc("GET /x", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	w := httptest.NewRecorder()
+	(&muxAdapter{own: own, perUser: http.NewServeMux()}).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+	if w.Code != http.StatusTeapot {
+		t.Fatalf("status %d", w.Code)
+	}
+}
