@@ -40,6 +40,7 @@ type Config struct {
 
 	RateLimit       float64 // requests per second per user; 0 turns the limit off
 	RateBurst       int
+	MaxInFlight     int // requests served at once before load is shed; 0: no limit
 	ShutdownTimeout time.Duration
 }
 
@@ -69,6 +70,7 @@ var configVars = []configVar{
 	{"LOG_FORMAT", "log-format", "", "json or text (default: text on a terminal, else json)"},
 	{"RATE_LIMIT", "rate-limit", "100", "requests per second per user (token bucket); 0 turns it off"},
 	{"RATE_BURST", "rate-burst", "200", "token bucket size per user"},
+	{"MAX_IN_FLIGHT", "max-in-flight", "512", "most requests served at once; more wait up to 100 ms, then get 503 with Retry-After (0: no limit)"},
 	{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM"},
 }
 
@@ -194,6 +196,9 @@ func loadConfig(fs *flag.FlagSet, args []string, lookup func(string) string, std
 	}
 	if c.RateBurst, err = strconv.Atoi(get("RATE_BURST")); err != nil || c.RateBurst < 1 {
 		errs = append(errs, fmt.Errorf("RATE_BURST %q: want a positive integer", get("RATE_BURST")))
+	}
+	if c.MaxInFlight, err = strconv.Atoi(get("MAX_IN_FLIGHT")); err != nil || c.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("MAX_IN_FLIGHT %q: want a number of requests, 0 for no limit", get("MAX_IN_FLIGHT")))
 	}
 	if c.ShutdownTimeout, err = parseDuration("SHUTDOWN_TIMEOUT", get("SHUTDOWN_TIMEOUT")); err != nil {
 		errs = append(errs, err)

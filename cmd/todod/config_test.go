@@ -38,6 +38,7 @@ func TestConfigDefaults(t *testing.T) {
 		LogFormat:       "json",
 		RateLimit:       100,
 		RateBurst:       200,
+		MaxInFlight:     512,
 		ShutdownTimeout: 20 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -181,6 +182,7 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"PORT": "99999"}, "port"},
 		{map[string]string{"RATE_LIMIT": "-1"}, "RATE_LIMIT"},
 		{map[string]string{"RATE_BURST": "0"}, "RATE_BURST"},
+		{map[string]string{"MAX_IN_FLIGHT": "-1"}, "MAX_IN_FLIGHT"},
 		{map[string]string{"CORS_ORIGINS": "*"}, "CORS_ORIGINS"},
 		{map[string]string{"BETTER_AUTH_URL": "localhost:3000"}, "BETTER_AUTH_URL"},
 		{map[string]string{"JWT_JWKS_URL": "ftp://x/jwks"}, "JWT_JWKS_URL"},

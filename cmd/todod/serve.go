@@ -160,6 +160,7 @@ func logConfig(logger *slog.Logger, c Config) {
 		"cors_origins", strings.Join(c.CORSOrigins, ","),
 		"rate_limit", c.RateLimit,
 		"rate_burst", c.RateBurst,
+		"max_in_flight", c.MaxInFlight,
 		"shutdown_timeout", c.ShutdownTimeout.String(),
 		"dev_auth", c.DevAuth(),
 		"version", buildVersion(),
@@ -203,6 +204,7 @@ func serve(ctx context.Context, args []string, lookup func(string) string, stdou
 			Logger:      logger,
 			CORSOrigins: c.CORSOrigins,
 			Version:     buildVersion(),
+			MaxInFlight: c.MaxInFlight,
 			Ready: func(ctx context.Context) error {
 				if shuttingDown.Load() {
 					return errors.New("shutting down")

@@ -25,6 +25,13 @@ type OpsConfig struct {
 	// Collectors are further metrics exposed on /metrics, such as the
 	// database pool statistics.
 	Collectors []prometheus.Collector
+	// MaxInFlight is the most requests served at once; more wait up to
+	// QueueTimeout for a slot, then get 503 with Retry-After (shed.go).
+	// Health, readiness, metrics and event streams are exempt. 0: no limit.
+	MaxInFlight int
+	// QueueTimeout is the longest a request waits for a slot; 0 means
+	// DefaultQueueTimeout.
+	QueueTimeout time.Duration
 }
 
 // defaultReadyTimeout is short because a readiness probe that hangs is
@@ -38,6 +45,7 @@ type ops struct {
 	metrics *opsMetrics
 	cors    func(http.Handler) http.Handler
 	docs    *docsSite
+	limit   *inFlightLimit // nil: no limit
 }
 
 func newOps(cfg OpsConfig) *ops {
@@ -50,29 +58,34 @@ func newOps(cfg OpsConfig) *ops {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = defaultReadyTimeout
 	}
+	metrics := newOpsMetrics(cfg.Registry, cfg.Version, cfg.Collectors, cfg.Logger)
 	return &ops{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		metrics: newOpsMetrics(cfg.Registry, cfg.Version, cfg.Collectors, cfg.Logger),
+		metrics: metrics,
 		cors:    newCORS(cfg.CORSOrigins, cfg.Logger),
 		docs:    newDocsSite(),
+		limit:   newInFlightLimit(metrics, cfg.MaxInFlight, cfg.QueueTimeout),
 	}
 }
 
 // wrap puts the per-request layers around h: request id, panic recovery,
-// security headers, CORS, metrics and the access log.
+// security headers, CORS, load shedding, metrics and the access log.
 //
 // The order matters. The request id comes first so every later layer can
 // name the request. The access log and metrics sit outside everything that
 // can write a response, so they see the final status, the recovered 500
 // included. Security and CORS headers are set before recovery so that the 500
 // it writes carries them too: a browser frontend can then read the problem.
+// Shedding comes after CORS for the same reason (a browser can read the 503),
+// and after the access log and metrics, so that shed requests are counted.
 func (o *ops) wrap(h http.Handler) http.Handler {
 	layers := []func(http.Handler) http.Handler{ // outermost first
 		requestID,
 		o.observe,
 		securityHeaders,
 		o.cors,
+		o.shed,
 		o.recoverPanic,
 	}
 	for i := len(layers) - 1; i >= 0; i-- {
