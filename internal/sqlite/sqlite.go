@@ -229,9 +229,6 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return s.mapErr(ctx, "migrate", err)
 }
 
-// pingSQL reads the schema version that Migrate recorded.
-const pingSQL = `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied = 1`
-
 // Ping reports whether the database answers and has every embedded migration.
 func (s *Store) Ping(ctx context.Context) error {
 	var version int64

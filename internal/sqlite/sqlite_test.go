@@ -43,7 +43,11 @@ func openPathStore(t *testing.T, path string, opts Options) *Store {
 	return s
 }
 
+// The long tests run in parallel: the plan test is one core's work for a
+// while, the suite mostly waits for fsync.
+
 func TestStore(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T, now func() time.Time) todo.Store {
 		return openTestStore(t, now)
 	})
@@ -72,6 +76,7 @@ FROM n`
 // sort: each sort in both orders, first and later pages, with and without a
 // status filter, before and after ANALYZE gives the planner statistics.
 func TestListQueryPlans(t *testing.T) {
+	t.Parallel()
 	s := openTestStore(t, nil)
 	ctx := context.Background()
 	const user = "big-user"
@@ -283,6 +288,7 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 // not the schema, where all of them read that the migration is missing before
 // any applies it, because another process holds the write lock meanwhile.
 func TestConcurrentMigrate(t *testing.T) {
+	t.Parallel()
 	for _, versionTable := range []bool{false, true} {
 		t.Run(fmt.Sprintf("version table exists=%v", versionTable), func(t *testing.T) {
 			ctx := context.Background()

@@ -12,8 +12,11 @@ import (
 	"github.com/todod/todod/internal/todo"
 )
 
-// Every statement that touches tasks is here, and every one of them is
-// filtered by user_id.
+// Every statement the Store runs is here (goose runs the migrations), and
+// every one that touches tasks is filtered by user_id.
+
+// pingSQL reads the schema version that Migrate recorded.
+const pingSQL = `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied = 1`
 
 const insertTaskSQL = `
 INSERT INTO tasks (user_id, title, title_key, description, search_key, completed, priority,
@@ -290,11 +293,21 @@ func (q listQuery) withLimit(limit int) []any {
 }
 
 // listQueries returns the statements that, run in order until a page is full,
-// list the tasks of f after f.After. Every statement is a range scan of the
-// index (user_id, key, id) in the order of the page. INDEXED BY holds the
-// planner to that: with statistics from ANALYZE it may otherwise prefer, say,
-// walking the primary key for the tasks without a due date, which reads the
-// whole table for a user with few tasks among many users'.
+// list the tasks of f after f.After. A second page of pending tasks, newest
+// first, for example:
+//
+//	SELECT id, user_id, … FROM tasks INDEXED BY tasks_user_created_idx
+//	WHERE user_id = ?
+//	  AND completed = 0
+//	  AND (created_at, id) < (?, ?)
+//	ORDER BY created_at DESC, id DESC
+//	LIMIT ?
+//
+// Every statement is a range scan of the index (user_id, key, id) in the
+// order of the page. INDEXED BY holds the planner to that: with statistics
+// from ANALYZE it may otherwise prefer, say, walking the primary key for the
+// tasks without a due date, which reads the whole table for a user with few
+// tasks among many users'.
 //
 // Sorting by due date takes two statements: tasks with a due date, then those
 // without. SQLite puts NULLs first in ascending order and cannot walk an index
