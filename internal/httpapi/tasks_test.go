@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,6 +98,7 @@ func TestCreateTask(t *testing.T) {
 func TestCreateTaskValidation(t *testing.T) {
 	long := func(s string, n int) string { return strings.Repeat(s, n) }
 	deep := `{"title":"a","x":` + long("[", 70) + long("]", 70) + `}`
+	e := newAPIEnv(t)
 	for _, tc := range []struct {
 		name  string
 		body  string
@@ -176,13 +180,15 @@ func TestCreateTaskValidation(t *testing.T) {
 		{name: "white space only", body: " \n", errs: []string{`body: a JSON object is required, e.g. {"title":"Buy milk"}`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newAPIEnv(t)
-			w := e.do(call{method: "POST", path: "/api/tasks", user: "alice", body: tc.body})
+			// One user per row, so that rows share the server but not tasks.
+			user := "u-" + strings.ReplaceAll(tc.name, " ", "-")
+			w := e.do(call{method: "POST", path: "/api/tasks", user: user, body: tc.body})
 			if tc.errs == nil {
 				if w.Code != http.StatusCreated {
 					t.Fatalf("status %d, want 201: %s", w.Code, w.Body)
 				}
-				wantBody(t, w.Body.String(), taskJSON("title", tc.title))
+				id := strings.TrimPrefix(w.Header().Get("Location"), "/api/tasks/")
+				wantBody(t, w.Body.String(), taskJSON("id", id, "user_id", `"`+user+`"`, "title", tc.title))
 				return
 			}
 			p := decodeProblem(t, w, http.StatusUnprocessableEntity)
@@ -191,7 +197,7 @@ func TestCreateTaskValidation(t *testing.T) {
 				t.Fatalf("instance %q", p.Instance)
 			}
 			// Nothing was stored.
-			e.mustDo(call{method: "GET", path: "/api/tasks/1", user: "alice"}, http.StatusNotFound)
+			wantBody(t, e.mustDo(call{method: "GET", path: "/api/tasks", user: user}, http.StatusOK).Body.String(), "[]\n")
 		})
 	}
 }
@@ -579,5 +585,70 @@ func TestTaskPreconditions(t *testing.T) {
 	// On a missing task the answer is 404, not 412.
 	for _, im := range []string{`"1.5"`, "*", `"1.5", "1.6"`} {
 		decodeProblem(t, e.do(call{method: "PUT", path: "/api/tasks/1", user: "alice", body: `{}`, header: []string{"If-Match", im}}), http.StatusNotFound)
+	}
+}
+
+// A frontend written for the plan, over real HTTP: the hackathon path style
+// with trailing slashes, PUT that nulls or omits the description, PATCH
+// …/complete with a JSON content type and no body, DELETE that expects the
+// plan's message. No request may be redirected.
+func TestPlanFrontendOverHTTP(t *testing.T) {
+	e := newAPIEnv(t)
+	ts := httptest.NewServer(e.srv)
+	t.Cleanup(ts.Close)
+	client := ts.Client()
+	client.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		return fmt.Errorf("redirected to %s", r.URL)
+	}
+	token := e.token("alice")
+	send := func(method, path, ct, body string, status int) (string, http.Header) {
+		t.Helper()
+		req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != status {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, status, b)
+		}
+		return string(b), resp.Header
+	}
+	body, _ := send("GET", "/api/alice/tasks/", "", "", http.StatusOK)
+	wantBody(t, body, "[]\n")
+	body, h := send("POST", "/api/alice/tasks/", "application/json", `{"title":"Buy milk","description":"2 l"}`, http.StatusCreated)
+	wantHeader(t, h, "Location", "/api/alice/tasks/1")
+	wantBody(t, body, taskJSON("description", `"2 l"`))
+	body, _ = send("PUT", "/api/alice/tasks/1", "application/json", `{"title":"Buy milk","description":null,"completed":false}`, http.StatusOK)
+	wantBody(t, body, taskJSON())
+	body, _ = send("PUT", "/api/alice/tasks/1", "application/json", `{"title":"Buy oat milk"}`, http.StatusOK)
+	wantBody(t, body, taskJSON("title", `"Buy oat milk"`))
+	body, _ = send("PATCH", "/api/alice/tasks/1/complete", "application/json", "", http.StatusOK)
+	wantBody(t, body, taskJSON("title", `"Buy oat milk"`, "completed", "true", "completed_at", `"2026-11-25T17:00:00.123456Z"`))
+	body, _ = send("GET", "/api/alice/tasks/?status=completed", "", "", http.StatusOK)
+	wantBody(t, body, "["+strings.TrimSuffix(taskJSON("title", `"Buy oat milk"`, "completed", "true", "completed_at", `"2026-11-25T17:00:00.123456Z"`), "\n")+"]\n")
+	body, _ = send("DELETE", "/api/alice/tasks/1", "", "", http.StatusOK)
+	wantBody(t, body, `{"message":"Task deleted successfully","id":1}`+"\n")
+
+	// Over the wire, an oversized body is refused from its Content-Length.
+	body, _ = send("POST", "/api/alice/tasks/", "application/json", `{"title":"`+strings.Repeat("x", maxBodyBytes)+`"}`, http.StatusRequestEntityTooLarge)
+	if !strings.Contains(body, `"status":413`) {
+		t.Fatalf("413 body %s", body)
+	}
+	// And raw invalid UTF-8 reaches the decoder as sent.
+	body, _ = send("POST", "/api/tasks", "application/json", "{\"title\":\"\xc0\xaf\"}", http.StatusUnprocessableEntity)
+	if !strings.Contains(body, `"location":"body.title","message":"invalid UTF-8"`) {
+		t.Fatalf("422 body %s", body)
 	}
 }
