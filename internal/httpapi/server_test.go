@@ -34,7 +34,7 @@ var apiEpoch = time.Date(2026, 11, 25, 17, 0, 0, 123456000, time.UTC)
 // apiEnv is a Server on a fresh SQLite file, with a real HS256 verifier and a
 // clock the test moves.
 type apiEnv struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	store todo.Store // the real store, under any wrapper the test installed
 	clock *authtest.Clock
@@ -59,7 +59,7 @@ func (b *syncBuffer) String() string {
 }
 
 // openTestStore opens a migrated SQLite store in a temp file, closed at cleanup.
-func openTestStore(t *testing.T, now func() time.Time) todo.Store {
+func openTestStore(t testing.TB, now func() time.Time) todo.Store {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "todo.db"), sqlite.Options{Now: now})
@@ -75,7 +75,7 @@ func openTestStore(t *testing.T, now func() time.Time) todo.Store {
 
 // newAPIEnv starts a server; opts may change its Config (wrap the store,
 // replace the authenticator, set a rate limit).
-func newAPIEnv(t *testing.T, opts ...func(*Config)) *apiEnv {
+func newAPIEnv(t testing.TB, opts ...func(*Config)) *apiEnv {
 	t.Helper()
 	clock := authtest.NewClock(apiEpoch)
 	st := openTestStore(t, clock.Now)
@@ -141,7 +141,7 @@ func (e *apiEnv) do(c call) *httptest.ResponseRecorder {
 }
 
 // newRequest builds a request with a token for user ("" for none).
-func newRequest(t *testing.T, e *apiEnv, method, path, user string, body io.Reader) *http.Request {
+func newRequest(t testing.TB, e *apiEnv, method, path, user string, body io.Reader) *http.Request {
 	t.Helper()
 	r := httptest.NewRequest(method, path, body)
 	if user != "" {
@@ -173,7 +173,7 @@ func (e *apiEnv) create(user, body string) map[string]any {
 	return decodeObject(e.t, w.Body.Bytes())
 }
 
-func decodeObject(t *testing.T, b []byte) map[string]any {
+func decodeObject(t testing.TB, b []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {

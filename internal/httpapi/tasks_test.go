@@ -652,3 +652,31 @@ func TestPlanFrontendOverHTTP(t *testing.T) {
 		t.Fatalf("422 body %s", body)
 	}
 }
+
+// Benchmarks of whole requests through the server (SQLite underneath), for
+// profiling the HTTP layer: go test -bench . -run '^$' ./internal/httpapi
+func BenchmarkRequests(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		call call
+	}{
+		{"get-task", call{method: "GET", path: "/api/tasks/1"}},
+		{"list-tasks", call{method: "GET", path: "/api/alice/tasks?limit=50"}},
+		{"create-task", call{method: "POST", path: "/api/tasks", body: `{"title":"Buy milk","description":"2 l","tags":["home"],"priority":"high"}`}},
+		{"patch-task", call{method: "PATCH", path: "/api/tasks/1", body: `{"completed":true}`}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newAPIEnv(b)
+			for range 60 {
+				e.do(call{method: "POST", path: "/api/tasks", user: "alice", body: `{"title":"seed","tags":["a","b"]}`})
+			}
+			bc.call.user = "alice"
+			b.ResetTimer()
+			for b.Loop() {
+				if w := e.do(bc.call); w.Code >= 300 {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}
