@@ -14,21 +14,21 @@ import (
 // types, enums and ranges declared here (422 at "query.<name>"); filter does
 // the rest. Unknown parameters are ignored.
 type listTasksInput struct {
-	Status    string   `query:"status" enum:"all,pending,completed" doc:"Which tasks by completion. Default: all."`
-	Completed string   `query:"completed" enum:"true,false" doc:"Another spelling of status: true = completed, false = pending. Sending both status and completed is allowed only when they agree."`
-	Priority  []string `query:"priority,explode" enum:"none,low,medium,high" doc:"Only tasks with one of these priorities. Repeat the parameter for several: priority=high&priority=medium."`
-	Tag       []string `query:"tag,explode" doc:"Only tasks that carry every one of these tags (exact match). Repeat the parameter for several: tag=home&tag=urgent."`
-	Q         string   `query:"q" maxLength:"200" doc:"Case-insensitive substring searched in the title and the description."`
-	DueBefore string   `query:"due_before" format:"date-time" doc:"Only tasks due strictly before this RFC 3339 date-time (tasks without a due date never match). Encode '+' in an offset as %2B."`
-	DueAfter  string   `query:"due_after" format:"date-time" doc:"Only tasks due strictly after this RFC 3339 date-time."`
-	Overdue   bool     `query:"overdue" doc:"true: only pending tasks whose due date has passed. false (the default): no effect."`
-	Sort      string   `query:"sort" enum:"created,updated,title,due,priority" doc:"Sort key. created and updated: newest first by default; priority: most urgent first; title: A to Z, case-insensitive; due: soonest first, tasks without a due date last in either order. Ties are broken by id in the same direction. Default: created."`
-	Order     string   `query:"order" enum:"asc,desc" doc:"Sort direction; the default depends on sort (see sort)."`
-	Limit     int      `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size."`
+	Status    string   `query:"status" enum:"all,pending,completed" example:"pending" doc:"Which tasks by completion. Default: all."`
+	Completed string   `query:"completed" enum:"true,false" example:"false" doc:"Another spelling of status: true = completed, false = pending. Sending both status and completed is allowed only when they agree."`
+	Priority  []string `query:"priority,explode" enum:"none,low,medium,high" example:"[\"high\"]" doc:"Only tasks with one of these priorities. Repeat the parameter for several: priority=high&priority=medium."`
+	Tag       []string `query:"tag,explode" example:"[\"home\"]" doc:"Only tasks that carry every one of these tags (exact match). Repeat the parameter for several: tag=home&tag=urgent."`
+	Q         string   `query:"q" maxLength:"200" example:"milk" doc:"Case-insensitive substring searched in the title and the description."`
+	DueBefore string   `query:"due_before" format:"date-time" example:"2026-12-01T00:00:00Z" doc:"Only tasks due strictly before this RFC 3339 date-time (tasks without a due date never match). Encode '+' in an offset as %2B."`
+	DueAfter  string   `query:"due_after" format:"date-time" example:"2026-11-25T00:00:00Z" doc:"Only tasks due strictly after this RFC 3339 date-time."`
+	Overdue   bool     `query:"overdue" example:"true" doc:"true: only pending tasks whose due date has passed. false (the default): no effect."`
+	Sort      string   `query:"sort" enum:"created,updated,title,due,priority" example:"due" doc:"Sort key. created and updated: newest first by default; priority: most urgent first; title: A to Z, case-insensitive; due: soonest first, tasks without a due date last in either order. Ties are broken by id in the same direction. Default: created."`
+	Order     string   `query:"order" enum:"asc,desc" example:"asc" doc:"Sort direction; the default depends on sort (see sort)."`
+	Limit     int      `query:"limit" minimum:"1" maximum:"1000" default:"100" example:"50" doc:"Page size."`
 	Cursor    string   `query:"cursor" doc:"Opaque position of the next page. Do not build it: follow the URL in the Link rel=\"next\" header, which keeps the other parameters. A cursor is valid only with the filters and sort it was issued for (422 otherwise); the page size may change."`
-	Count     bool     `query:"count" doc:"true: also count every task matching the filters (ignoring the page) into the X-Total-Count header. It costs a second query."`
+	Count     bool     `query:"count" example:"true" doc:"true: also count every task matching the filters (ignoring the page) into the X-Total-Count header. It costs a second query."`
 
-	IfNoneMatch string `header:"If-None-Match" doc:"ETag of a list page held by the client: 304 Not Modified when the page would be the same."`
+	IfNoneMatch string `header:"If-None-Match" example:"\"l-3q2XkV9pL0aB7cD1eF4g\"" doc:"ETag of a list page held by the client: 304 Not Modified when the page would be the same."`
 
 	rawQuery string
 }

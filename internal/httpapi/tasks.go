@@ -110,7 +110,7 @@ type taskDeleted struct {
 
 type getTaskInput struct {
 	ID          string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
-	IfNoneMatch string `header:"If-None-Match" doc:"ETag(s) the client holds: 304 Not Modified when one is the task's current ETag."`
+	IfNoneMatch string `header:"If-None-Match" example:"\"42.3\"" doc:"ETag(s) the client holds: 304 Not Modified when one is the task's current ETag."`
 }
 
 type createTaskInput struct {
@@ -119,13 +119,13 @@ type createTaskInput struct {
 
 type updateTaskInput struct {
 	ID      string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
-	IfMatch string `header:"If-Match" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
+	IfMatch string `header:"If-Match" example:"\"42.3\"" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
 	requestBody
 }
 
 type deleteTaskInput struct {
 	ID      string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
-	IfMatch string `header:"If-Match" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
+	IfMatch string `header:"If-Match" example:"\"42.3\"" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
 }
 
 type taskOutput struct {
