@@ -176,6 +176,7 @@ func serve(ctx context.Context, args []string, lookup func(string) string, stdou
 	}
 	logger := newLogger(c, stderr)
 	logConfig(logger, c)
+	defer startPprof(lookup("PPROF_ADDR"), logger)()
 	start := time.Now()
 
 	store, err := openStore(ctx, c, logger)
