@@ -56,14 +56,12 @@ func (b *requestBody) Resolve(ctx huma.Context) []error {
 }
 
 // read returns the body: at most maxBodyBytes (else 413) of a JSON media type
-// (else 415). An empty body is returned as such, whatever its content type:
-// the caller decides whether a body is required.
+// (else 415). An empty body is returned as such, whatever its content type
+// (fetch() labels even an empty string text/plain): the caller decides
+// whether a body is required.
 func (b *requestBody) read() ([]byte, error) {
 	if b.contentLength > maxBodyBytes {
 		return nil, tooLarge()
-	}
-	if b.contentType != "" && !isJSONMediaType(b.contentType) {
-		return nil, unsupportedType(b.contentType)
 	}
 	if b.body == nil {
 		return nil, nil
@@ -85,8 +83,8 @@ func (b *requestBody) read() ([]byte, error) {
 	if len(data) > maxBodyBytes {
 		return nil, tooLarge()
 	}
-	if len(data) > 0 && b.contentType == "" {
-		return nil, unsupportedType("")
+	if len(data) > 0 && !isJSONMediaType(b.contentType) {
+		return nil, unsupportedType(b.contentType)
 	}
 	return data, nil
 }

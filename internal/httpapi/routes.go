@@ -96,7 +96,7 @@ func (s *Server) routes(api huma.API) {
 		Description: completeDescription,
 		Errors:      writeErrors(),
 		Responses:   success("200", "The task after the change, with its new ETag.", false),
-		Metadata:    jsonBodyDoc(reg, reflect.TypeFor[taskCompletion](), false, "Optional. No body (even with Content-Type: application/json), or {}: toggle. {\"completed\": true|false}: set. Other fields are ignored."),
+		Metadata:    jsonBodyDoc(reg, reflect.TypeFor[taskCompletion](), false, "Optional. No body (whatever the Content-Type), or {}: toggle. {\"completed\": true|false}: set. Other fields are ignored."),
 	}, s.completeTask)
 }
 
@@ -240,6 +240,6 @@ const patchDescription = `Applies an RFC 7396 JSON merge patch (application/merg
 
 If-Match makes the patch conditional.`
 
-const completeDescription = `Completes, reopens or toggles a task and answers with it. No body at all (even with Content-Type: application/json, as the plan's frontends send it) or {} toggles; {"completed": true} or {"completed": false} sets the state. Other fields are ignored. completed_at is set when the task becomes completed (kept if it already was) and cleared when it is reopened.
+const completeDescription = `Completes, reopens or toggles a task and answers with it. No body at all (whatever its Content-Type: the plan's frontends send application/json) or {} toggles; {"completed": true} or {"completed": false} sets the state. Other fields are ignored. completed_at is set when the task becomes completed (kept if it already was) and cleared when it is reopened.
 
 If-Match makes the change conditional.`

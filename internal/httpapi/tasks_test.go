@@ -234,7 +234,7 @@ func TestBodyMediaTypeAndSize(t *testing.T) {
 		{"bare +json", "application/+json", `{"title":"a"}`, http.StatusUnsupportedMediaType},
 		{"malformed", "application/json;;", `{"title":"a"}`, http.StatusUnsupportedMediaType},
 		{"none", "-", `{"title":"a"}`, http.StatusUnsupportedMediaType},
-		{"wrong type, empty body", "text/plain", ``, http.StatusUnsupportedMediaType},
+		{"wrong type, empty body", "text/plain", ``, http.StatusUnprocessableEntity},
 		{"no type, empty body", "-", ``, http.StatusUnprocessableEntity},
 		{"64 KiB", "application/json", `{"title":"a","pad":"` + strings.Repeat("x", maxBodyBytes-22) + `"}`, http.StatusCreated},
 		{"64 KiB + 1", "application/json", `{"title":"a","pad":"` + strings.Repeat("x", maxBodyBytes-21) + `"}`, http.StatusRequestEntityTooLarge},
@@ -386,10 +386,12 @@ func TestCompleteTask(t *testing.T) {
 		// What frontends written for the plan send: JSON content type, no body.
 		{"empty body with a JSON content type toggles", "/api/alice/tasks/1/complete", "application/json", "", true, 1},
 		{"no body, no content type toggles back", "/api/tasks/1/complete", "-", "", false, -1},
-		{"empty object toggles", "/api/tasks/1/complete", "", "{}", true, 3},
+		{"empty body labelled text/plain toggles", "/api/tasks/1/complete", "text/plain;charset=UTF-8", "", true, 3},
+		{"and back", "/api/tasks/1/complete", "", "{}", false, -1},
+		{"empty object toggles", "/api/tasks/1/complete", "", "{}", true, 5},
 		{"white space toggles", "/api/tasks/1/complete", "", " \n", false, -1},
-		{"set true", "/api/tasks/1/complete", "", `{"completed":true}`, true, 5},
-		{"set true again keeps completed_at", "/api/tasks/1/complete", "", `{"completed":true}`, true, 5},
+		{"set true", "/api/tasks/1/complete", "", `{"completed":true}`, true, 7},
+		{"set true again keeps completed_at", "/api/tasks/1/complete", "", `{"completed":true}`, true, 7},
 		{"other fields are ignored", "/api/alice/tasks/1/complete/", "", `{"completed":false,"title":"ignored","priority":"nope"}`, false, -1},
 	} {
 		e.clock.Advance(time.Second)
