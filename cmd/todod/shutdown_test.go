@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// slowPost is a POST /api/tasks whose body is sent in two halves over a raw
+// connection, so that the request is in flight (its handler is reading the
+// body) for as long as the test wants.
+type slowPost struct {
+	conn net.Conn
+	rest string
+}
+
+func startSlowPost(t *testing.T, base, token, title string) *slowPost {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	body := fmt.Sprintf(`{"title":%q}`, title)
+	half := len(body) / 2
+	head := fmt.Sprintf("POST /api/tasks HTTP/1.1\r\nHost: todod\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", token, len(body), body[:half])
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	return &slowPost{conn: conn, rest: body[half:]}
+}
+
+// finish sends the rest of the body and reads the answer.
+func (p *slowPost) finish() (*http.Response, []byte, error) {
+	if _, err := io.WriteString(p.conn, p.rest); err != nil {
+		return nil, nil, err
+	}
+	_ = p.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(p.conn), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// waitInFlight waits until the server reports at least n requests in flight
+// besides the /metrics request that asks.
+func waitInFlight(t *testing.T, base string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := -1
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "todod_http_requests_in_flight "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					t.Fatalf("in-flight gauge %q: %v", v, err)
+				}
+				got = int(f) - 1 // the /metrics request itself
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests in flight after 10 s, want %d", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mintToken runs `todod token` with the server's configuration.
+func mintToken(t *testing.T, vars map[string]string, sub string) string {
+	t.Helper()
+	var out syncBuffer
+	if err := run(context.Background(), []string{"token", "--sub", sub}, env(vars), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// TestGracefulShutdown is SIGTERM as CONTRACT.md §1 has it: readiness turns
+// unready at once, requests in flight finish and are acknowledged, and what
+// was acknowledged is there after a restart.
+func TestGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{
+		"DATABASE_URL":       "sqlite:///" + filepath.Join(dir, "todod.db"),
+		"BETTER_AUTH_SECRET": "shutdown-test-secret-0123456789abcdef",
+		"SHUTDOWN_TIMEOUT":   "10s",
+	}
+	s := startServer(t, vars)
+	token := mintToken(t, vars, "alice")
+
+	// A client with a kept-alive connection, as a load balancer's health
+	// checker has.
+	checker := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer checker.CloseIdleConnections()
+	readyz := func() (int, error) {
+		resp, err := checker.Get(s.base + "/readyz")
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	if code, err := readyz(); err != nil || code != http.StatusOK {
+		t.Fatalf("/readyz before shutdown: %d %v", code, err)
+	}
+
+	const inFlight = 3
+	posts := make([]*slowPost, inFlight)
+	for i := range posts {
+		posts[i] = startSlowPost(t, s.base, token, fmt.Sprintf("in flight %d", i))
+	}
+	waitInFlight(t, s.base, inFlight)
+
+	// SIGTERM: main cancels run's context on it.
+	stopped := make(chan error, 1)
+	cancelled := time.Now()
+	go func() { stopped <- s.stop() }()
+
+	// Readiness turns unready at once: once shutdown has begun, the checker
+	// never sees 200 again. Its kept-alive connection is idle, so the server
+	// may close it rather than answer 503; new connections are refused.
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(s.stderr.String(), `"msg":"shutting down"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no shutdown 2 s after SIGTERM:\n%s", s.stderr)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for {
+		code, err := readyz()
+		if err == nil && code != http.StatusServiceUnavailable {
+			t.Fatalf("/readyz after SIGTERM: %d, want 503 or no answer", code)
+		}
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still answers 2 s after SIGTERM: the listener is not closed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for {
+		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(s.base, "http://"), time.Second)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("new connections are still accepted 2 s after SIGTERM")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// The requests in flight are waited for: run has not returned while
+	// their bodies are still coming.
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-stopped:
+		t.Fatalf("run returned (%v) with %d requests in flight", err, inFlight)
+	default:
+	}
+	for i, p := range posts {
+		resp, body, err := p.finish()
+		if err != nil {
+			t.Fatalf("in-flight request %d: %v", i, err)
+		}
+		var created task
+		if err := json.Unmarshal(body, &created); err != nil {
+			t.Fatalf("in-flight request %d: %v in %s", i, err, body)
+		}
+		if resp.StatusCode != http.StatusCreated || created.Title != fmt.Sprintf("in flight %d", i) || created.UserID != "alice" {
+			t.Fatalf("in-flight request %d: %d %s", i, resp.StatusCode, body)
+		}
+		if !resp.Close {
+			t.Errorf("in-flight request %d: the connection is kept alive during shutdown", i)
+		}
+	}
+
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("run after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return within the 10 s drain timeout")
+	}
+	if elapsed := time.Since(cancelled); elapsed >= 10*time.Second {
+		t.Fatalf("shutdown took %s, beyond the drain timeout", elapsed)
+	}
+	logs := s.stderr.String()
+	if !strings.Contains(logs, `"msg":"shutting down"`) || !strings.Contains(logs, `"msg":"stopped"`) ||
+		strings.Contains(logs, "drain timeout passed") {
+		t.Fatalf("shutdown logs:\n%s", logs)
+	}
+
+	// Nothing acknowledged is lost.
+	s2 := startServer(t, vars)
+	var list []task
+	call(t, "GET", s2.base+"/api/tasks?sort=title&order=asc", token, "", http.StatusOK, &list)
+	var titles []string
+	for _, tk := range list {
+		titles = append(titles, tk.Title)
+	}
+	if got := strings.Join(titles, ","); got != "in flight 0,in flight 1,in flight 2" {
+		t.Fatalf("tasks after restart: %q", got)
+	}
+	if err := s2.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShutdownDrainIsBounded: a request that never finishes holds shutdown
+// for the drain timeout, no longer; then its connection is closed and run
+// returns cleanly.
+func TestShutdownDrainIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{
+		"DATABASE_URL":       "sqlite:///" + filepath.Join(dir, "todod.db"),
+		"BETTER_AUTH_SECRET": "shutdown-test-secret-0123456789abcdef",
+		"SHUTDOWN_TIMEOUT":   "1s",
+	}
+	s := startServer(t, vars)
+	stuck := startSlowPost(t, s.base, mintToken(t, vars, "bob"), "never finished")
+	waitInFlight(t, s.base, 1)
+
+	start := time.Now()
+	if err := s.stop(); err != nil {
+		t.Fatalf("run after SIGTERM: %v", err)
+	}
+	if elapsed := time.Since(start); elapsed < time.Second || elapsed > 5*time.Second {
+		t.Fatalf("shutdown took %s with a stuck request, want the 1 s drain timeout", elapsed)
+	}
+	if !strings.Contains(s.stderr.String(), "drain timeout passed") {
+		t.Fatalf("no warning about the drain timeout:\n%s", s.stderr)
+	}
+	_ = stuck.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := stuck.conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the stuck connection after shutdown: %v, want it closed", err)
+	}
+}
