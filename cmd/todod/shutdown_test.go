@@ -99,6 +99,9 @@ func mintToken(t *testing.T, vars map[string]string, sub string) string {
 	return strings.TrimSpace(out.String())
 }
 
+// These tests start the real program with run() and talk to it over TCP, as
+// clients and load balancers do.
+
 // TestGracefulShutdown is SIGTERM as CONTRACT.md §1 has it: readiness turns
 // unready at once, requests in flight finish and are acknowledged, and what
 // was acknowledged is there after a restart.
@@ -261,5 +264,37 @@ func TestShutdownDrainIsBounded(t *testing.T) {
 	_ = stuck.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := stuck.conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("the stuck connection after shutdown: %v, want it closed", err)
+	}
+}
+
+// TestHeaderSizeLimit: the real server refuses request headers beyond its
+// limit with 431 before any handler runs, and takes the large headers that
+// browsers do send (cookies, long tokens).
+func TestHeaderSizeLimit(t *testing.T) {
+	vars := map[string]string{
+		"DATABASE_URL":       "sqlite:///" + filepath.Join(t.TempDir(), "todod.db"),
+		"BETTER_AUTH_SECRET": "shutdown-test-secret-0123456789abcdef",
+	}
+	s := startServer(t, vars)
+	for _, tc := range []struct {
+		size int
+		want int
+	}{
+		{16 << 10, http.StatusOK},
+		{64 << 10, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		req, err := http.NewRequest(http.MethodGet, s.base+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Cookie", "session="+strings.Repeat("a", tc.size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%d-byte header: %v", tc.size, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%d-byte header: %d, want %d", tc.size, resp.StatusCode, tc.want)
+		}
 	}
 }
