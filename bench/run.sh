@@ -24,6 +24,7 @@
 #      REPEAT (1)  RESET (1; 0 keeps the data)  PORT (8000)  LOG_LEVEL (warn: no access log)
 #      TODOD (a todod binary; unset: built from this checkout)
 #      PG_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres)  DB_NAME (todod_bench)
+#      PG_PARAMS (query string for todod's URL, e.g. sslmode=disable or pool_max_conns=16)
 #      SQLITE_PATH ($BENCH_OUT/todod-bench.db)  SERVER_ENV (more VAR=value for todod)
 #      QUIET_WAIT (120 s) QUIET_MAX_BUSY (15 %): wait for the machine to be quiet first
 #      BENCH_OUT (/tmp/todod-bench): results/*.json, logs/*.log, bin/
@@ -58,7 +59,7 @@ SQLITE_PATH="${SQLITE_PATH:-$OUTDIR/todod-bench.db}"
 BASE="http://127.0.0.1:$PORT"
 
 case "$ENGINE" in
-  postgres) DATABASE_URL="${PG_ADMIN_URL%/*}/$DB_NAME" ;;
+  postgres) DATABASE_URL="${PG_ADMIN_URL%/*}/$DB_NAME${PG_PARAMS:+?$PG_PARAMS}" ;;
   sqlite) DATABASE_URL="file:$SQLITE_PATH" ;;
   *) echo "ENGINE must be postgres or sqlite" >&2; exit 2 ;;
 esac
