@@ -151,6 +151,9 @@ func TestTaskFilterNormalize(t *testing.T) {
 	if got := fieldsOf(bad.Normalize()); !reflect.DeepEqual(got, want) {
 		t.Fatalf("problems %v, want %v", got, want)
 	}
+	if got := fieldsOf((&TaskFilter{Query: "milk\n2 litres"}).Normalize()); !reflect.DeepEqual(got, []string{"q"}) {
+		t.Fatalf("a query with a newline could match across title and description: %v", got)
+	}
 	mismatch := TaskFilter{Sort: SortTitle, After: &Cursor{Sort: SortCreated, Desc: true}}
 	if got := fieldsOf(mismatch.Normalize()); !reflect.DeepEqual(got, []string{"cursor"}) {
 		t.Fatalf("a cursor of another sort: %v", got)

@@ -221,6 +221,10 @@ func (f *TaskFilter) Normalize() error {
 	}
 	if msg := checkText(f.Query); msg != "" {
 		ps.add("q", msg, nil)
+	} else if strings.ContainsFunc(f.Query, unicode.IsControl) {
+		// SearchKey separates title and description with a newline; a query
+		// without control characters can never match across the two.
+		ps.add("q", "must not contain control characters", nil)
 	} else if n := utf8.RuneCountInString(f.Query); n > MaxQueryLen {
 		ps.add("q", fmt.Sprintf("must be at most %d characters", MaxQueryLen), nil)
 	}
