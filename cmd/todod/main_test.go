@@ -244,6 +244,15 @@ func TestRunWithSecretOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	story(t, s.base, "u1", strings.TrimSpace(out.String()))
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "todod_db_pool_max_connections ") {
+		t.Error("/metrics lacks the PostgreSQL pool statistics")
+	}
 	if strings.Contains(s.stderr.String(), secret) {
 		t.Fatal("the secret must not appear in the logs")
 	}

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/todod/todod/internal/auth"
 	"github.com/todod/todod/internal/httpapi"
 	"github.com/todod/todod/internal/postgres"
@@ -41,6 +42,7 @@ const (
 type engineStore interface {
 	todo.Store
 	Migrate(ctx context.Context) error
+	Collectors() []prometheus.Collector
 }
 
 func isTerminal(w io.Writer) bool {
@@ -116,7 +118,7 @@ func devSecret(c Config) ([]byte, error) {
 }
 
 // newVerifier builds the token verifier of c; in dev auth mode it uses the dev secret.
-func newVerifier(c Config, logger *slog.Logger) (*auth.Verifier, []byte, error) {
+func newVerifier(c Config, logger *slog.Logger, onJWKSRefresh func(ok bool)) (*auth.Verifier, []byte, error) {
 	secret := c.Secret
 	if c.DevAuth() {
 		s, err := devSecret(c)
@@ -126,14 +128,15 @@ func newVerifier(c Config, logger *slog.Logger) (*auth.Verifier, []byte, error) 
 		secret = s
 	}
 	cfg := auth.Config{
-		Secret:       secret,
-		JWKSURL:      c.JWKSURL,
-		Issuer:       c.Issuer,
-		Audience:     c.Audience,
-		JWKSIssuer:   c.JWKSIssuer,
-		JWKSAudience: c.JWKSAudience,
-		Leeway:       c.Leeway,
-		Logger:       logger,
+		Secret:        secret,
+		JWKSURL:       c.JWKSURL,
+		Issuer:        c.Issuer,
+		Audience:      c.Audience,
+		JWKSIssuer:    c.JWKSIssuer,
+		JWKSAudience:  c.JWKSAudience,
+		Leeway:        c.Leeway,
+		Logger:        logger,
+		OnJWKSRefresh: onJWKSRefresh,
 	}
 	v, err := auth.New(cfg)
 	return v, secret, err
@@ -188,7 +191,13 @@ func serve(ctx context.Context, args []string, lookup func(string) string, stdou
 		return fmt.Errorf("migrating the database: %w", err)
 	}
 
-	verifier, secret, err := newVerifier(c, logger)
+	// The verifier exists before the server that counts its JWKS fetches.
+	var metricsSink atomic.Pointer[httpapi.Server]
+	verifier, secret, err := newVerifier(c, logger, func(ok bool) {
+		if s := metricsSink.Load(); s != nil {
+			s.JWKSRefreshed(ok)
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -206,6 +215,7 @@ func serve(ctx context.Context, args []string, lookup func(string) string, stdou
 			CORSOrigins: c.CORSOrigins,
 			Version:     buildVersion(),
 			MaxInFlight: c.MaxInFlight,
+			Collectors:  store.Collectors(),
 			Ready: func(ctx context.Context) error {
 				if shuttingDown.Load() {
 					return errors.New("shutting down")
@@ -214,6 +224,18 @@ func serve(ctx context.Context, args []string, lookup func(string) string, stdou
 			},
 		},
 	})
+
+	metricsSink.Store(srv)
+	defer verifier.Close()
+	if c.JWKSURL != "" {
+		// Fetch the keys now so a wrong URL shows in the log at start; a
+		// failure is not fatal: the verifier retries when tokens arrive.
+		go func() {
+			if err := verifier.RefreshJWKS(ctx); err != nil {
+				logger.Warn("JWKS not reachable yet; tokens signed with its keys get 503 until it is", "jwks_url", c.JWKSURL, "err", err)
+			}
+		}()
+	}
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
