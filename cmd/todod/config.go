@@ -40,7 +40,8 @@ type Config struct {
 
 	RateLimit       float64 // requests per second per user; 0 turns the limit off
 	RateBurst       int
-	MaxInFlight     int // requests served at once before load is shed; 0: no limit
+	MaxInFlight     int           // requests served at once before load is shed; 0: no limit
+	ShutdownDelay   time.Duration // serving with readiness 503 before the drain starts
 	ShutdownTimeout time.Duration
 }
 
@@ -71,6 +72,7 @@ var configVars = []configVar{
 	{"RATE_LIMIT", "rate-limit", "100", "requests per second per user (token bucket); 0 turns it off"},
 	{"RATE_BURST", "rate-burst", "200", "token bucket size per user"},
 	{"MAX_IN_FLIGHT", "max-in-flight", "512", "most requests served at once; more wait up to 100 ms, then get 503 with Retry-After (0: no limit)"},
+	{"SHUTDOWN_DELAY", "shutdown-delay", "1s", "after SIGTERM, how long todod keeps serving with /readyz at 503, so load balancers stop sending traffic first"},
 	{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM"},
 }
 
@@ -199,6 +201,9 @@ func loadConfig(fs *flag.FlagSet, args []string, lookup func(string) string, std
 	}
 	if c.MaxInFlight, err = strconv.Atoi(get("MAX_IN_FLIGHT")); err != nil || c.MaxInFlight < 0 {
 		errs = append(errs, fmt.Errorf("MAX_IN_FLIGHT %q: want a number of requests, 0 for no limit", get("MAX_IN_FLIGHT")))
+	}
+	if c.ShutdownDelay, err = parseDuration("SHUTDOWN_DELAY", get("SHUTDOWN_DELAY")); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ShutdownTimeout, err = parseDuration("SHUTDOWN_TIMEOUT", get("SHUTDOWN_TIMEOUT")); err != nil {
 		errs = append(errs, err)

@@ -39,6 +39,7 @@ func TestConfigDefaults(t *testing.T) {
 		RateLimit:       100,
 		RateBurst:       200,
 		MaxInFlight:     512,
+		ShutdownDelay:   time.Second,
 		ShutdownTimeout: 20 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -187,6 +188,7 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"BETTER_AUTH_URL": "localhost:3000"}, "BETTER_AUTH_URL"},
 		{map[string]string{"JWT_JWKS_URL": "ftp://x/jwks"}, "JWT_JWKS_URL"},
 		{map[string]string{"SHUTDOWN_TIMEOUT": "-3s"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_DELAY": "later"}, "SHUTDOWN_DELAY"},
 	}
 	for _, tt := range tests {
 		_, err := load(t, tt.vars)

@@ -164,6 +164,7 @@ func logConfig(logger *slog.Logger, c Config) {
 		"rate_limit", c.RateLimit,
 		"rate_burst", c.RateBurst,
 		"max_in_flight", c.MaxInFlight,
+		"shutdown_delay", c.ShutdownDelay.String(),
 		"shutdown_timeout", c.ShutdownTimeout.String(),
 		"dev_auth", c.DevAuth(),
 		"version", buildVersion(),
@@ -272,9 +273,18 @@ func serve(ctx context.Context, args []string, lookup func(string) string, stdou
 		return err
 	case <-ctx.Done():
 	}
-	// Readiness turns 503 at once; in-flight requests then get the drain time.
+	// Readiness turns 503 at once, while requests are still served for
+	// ShutdownDelay so that load balancers see it and stop sending traffic;
+	// then the listener closes and in-flight requests get the drain time.
 	shuttingDown.Store(true)
-	logger.Info("shutting down", "drain_timeout", c.ShutdownTimeout.String())
+	logger.Info("shutting down", "delay", c.ShutdownDelay.String(), "drain_timeout", c.ShutdownTimeout.String())
+	if c.ShutdownDelay > 0 {
+		select {
+		case <-time.After(c.ShutdownDelay):
+		case err := <-served:
+			return err
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
