@@ -212,6 +212,9 @@ func TestShedOff(t *testing.T) {
 	if h.ops.limit != nil {
 		t.Error("MaxInFlight 0 built a limit")
 	}
+	if l := newOps(OpsConfig{MaxInFlight: 1}).limit; l == nil || l.wait != DefaultQueueTimeout || cap(l.slots) != 1 {
+		t.Errorf("MaxInFlight 1 without QueueTimeout: %+v, want 1 slot and a wait of %v", l, DefaultQueueTimeout)
+	}
 }
 
 func TestUnlimited(t *testing.T) {
