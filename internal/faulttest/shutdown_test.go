@@ -14,14 +14,16 @@ import (
 
 // TestGracefulShutdown sends SIGTERM while 50 requests are in flight (each
 // list waits on a locked table): every one of them must still be answered
-// 200, readiness must stop answering 200 at once, and the process must exit
-// cleanly within the drain timeout.
+// 200, /readyz must answer 503 at once on a connection the probe already
+// had open, and the process must exit cleanly within SHUTDOWN_DELAY +
+// SHUTDOWN_TIMEOUT.
 func TestGracefulShutdown(t *testing.T) {
 	const inFlight = 50
-	const drain = 10 * time.Second
+	const delay, drain = time.Second, 10 * time.Second
 	c := newCluster(t)
 	dsn := c.createDB("drain", "statement_timeout=20000", "pool_max_conns=60")
-	p := startTodod(t, t.TempDir(), map[string]string{"DATABASE_URL": dsn, "SHUTDOWN_TIMEOUT": drain.String()})
+	p := startTodod(t, t.TempDir(), map[string]string{"DATABASE_URL": dsn,
+		"SHUTDOWN_DELAY": delay.String(), "SHUTDOWN_TIMEOUT": drain.String()})
 	client := newClient(t, 30*time.Second)
 	tok := token(t, "drain-user")
 	mustStatus(t, client, http.MethodPost, p.base+"/api/tasks", tok, `{"title":"listed"}`, http.StatusCreated)
@@ -59,11 +61,12 @@ func TestGracefulShutdown(t *testing.T) {
 
 	signalled := time.Now()
 	p.signal(syscall.SIGTERM)
-	readyAfter, readyErr := probeReady(probe, p.base)
-	time.Sleep(300 * time.Millisecond) // the requests are still held after the signal
+	unready, unreadyAfter, readyErr := probeUnready(probe, p.base, 500*time.Millisecond)
+	// The requests are still held when the delay ends and the drain starts.
+	time.Sleep(delay + 300*time.Millisecond)
 	release()
 	wg.Wait()
-	exited := p.wait(drain + 2*time.Second)
+	exited := p.wait(delay + drain + 2*time.Second)
 	took := time.Since(signalled)
 
 	ok := 0
@@ -78,17 +81,15 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 	switch {
-	case readyErr == nil && readyAfter == http.StatusOK:
-		t.Error("/readyz answered 200 after SIGTERM")
-	case readyErr == nil:
-		t.Logf("/readyz right after SIGTERM: %d", readyAfter)
+	case readyErr != nil:
+		t.Errorf("/readyz on the probe's open connection after SIGTERM: %v, want 503", readyErr)
+	case unready != http.StatusServiceUnavailable:
+		t.Errorf("/readyz after SIGTERM: %d for 500 ms, want 503 at once", unready)
 	default:
-		// The listener is closed and idle connections are shut at once, so
-		// a probe finds no server at all: not ready either.
-		t.Logf("/readyz right after SIGTERM: no answer (%v)", readyErr)
+		t.Logf("/readyz answered 503 %v after SIGTERM", unreadyAfter.Round(time.Millisecond))
 	}
 	if !exited {
-		t.Fatalf("todod still running %v after SIGTERM, drain timeout %v", took, drain)
+		t.Fatalf("todod still running %v after SIGTERM, delay %v + drain timeout %v", took, delay, drain)
 	}
 	if p.err != nil {
 		t.Errorf("exit after SIGTERM: %v, want status 0", p.err)
@@ -96,15 +97,23 @@ func TestGracefulShutdown(t *testing.T) {
 	t.Logf("%d/%d requests in flight at SIGTERM answered 200; exited %v after the signal", ok, inFlight, took.Round(time.Millisecond))
 }
 
-// probeReady asks /readyz once, on the probe client's open connection.
-func probeReady(client *http.Client, base string) (int, error) {
-	resp, err := client.Get(base + "/readyz")
-	if err != nil {
-		return 0, err
+// probeUnready asks /readyz on the probe client's open connection until it
+// answers something else than 200 (the signal takes a moment to arrive),
+// for at most within. It returns that status and when it came.
+func probeUnready(client *http.Client, base string, within time.Duration) (int, time.Duration, error) {
+	start := time.Now()
+	for {
+		resp, err := client.Get(base + "/readyz")
+		if err != nil {
+			return 0, time.Since(start), err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || time.Since(start) > within {
+			return resp.StatusCode, time.Since(start), nil
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // TestShutdownDrainTimeout sends SIGTERM while requests hang longer than
@@ -113,7 +122,8 @@ func TestShutdownDrainTimeout(t *testing.T) {
 	const drain = time.Second
 	c := newCluster(t)
 	dsn := c.createDB("hang", "statement_timeout=30000")
-	p := startTodod(t, t.TempDir(), map[string]string{"DATABASE_URL": dsn, "SHUTDOWN_TIMEOUT": drain.String()})
+	p := startTodod(t, t.TempDir(), map[string]string{"DATABASE_URL": dsn,
+		"SHUTDOWN_DELAY": "0s", "SHUTDOWN_TIMEOUT": drain.String()})
 	client := newClient(t, 30*time.Second)
 	tok := token(t, "hang-user")
 	mustStatus(t, client, http.MethodPost, p.base+"/api/tasks", tok, `{"title":"listed"}`, http.StatusCreated)
