@@ -25,7 +25,7 @@ import (
 
 // testServer returns TEST_DATABASE_URL. Without it the test is skipped, or
 // failed if TEST_REQUIRE_POSTGRES=1.
-func testServer(t *testing.T) string {
+func testServer(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
@@ -40,7 +40,7 @@ func testServer(t *testing.T) string {
 // testDatabase creates a fresh, empty database for t on the server at
 // TEST_DATABASE_URL (see testServer) and returns its URL; it is dropped when t
 // ends.
-func testDatabase(t *testing.T) string {
+func testDatabase(t testing.TB) string {
 	t.Helper()
 	base := testServer(t)
 	u, err := url.Parse(base)
@@ -57,7 +57,7 @@ func testDatabase(t *testing.T) string {
 // testSchema creates a fresh, empty schema for t in the database at dsn and
 // returns dsn with the schema as its search_path; it is dropped when t ends.
 // A schema costs milliseconds where a database costs a copy of template1.
-func testSchema(t *testing.T, dsn string) string {
+func testSchema(t testing.TB, dsn string) string {
 	t.Helper()
 	name := testName()
 	adminExec(t, dsn, "CREATE SCHEMA "+name)
@@ -73,7 +73,7 @@ func testName() string {
 }
 
 // adminExec runs one statement on its own connection to dsn.
-func adminExec(t *testing.T, dsn, sql string) {
+func adminExec(t testing.TB, dsn, sql string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -88,12 +88,12 @@ func adminExec(t *testing.T, dsn, sql string) {
 }
 
 // testLogger writes to the test's output, shown when a test fails or with -v.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // openStore opens and migrates a Store on dsn, closed when t ends.
-func openStore(t *testing.T, dsn string, opts Options) *Store {
+func openStore(t testing.TB, dsn string, opts Options) *Store {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
@@ -115,7 +115,7 @@ func openStore(t *testing.T, dsn string, opts Options) *Store {
 }
 
 // withQuery returns dsn with the query parameters kv (key, value, ...) set.
-func withQuery(t *testing.T, dsn string, kv ...string) string {
+func withQuery(t testing.TB, dsn string, kv ...string) string {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil {
