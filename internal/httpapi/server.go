@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -33,6 +34,13 @@ type Config struct {
 	RateLimit float64
 	RateBurst int
 	Version   string // shown in the OpenAPI document; "" is "dev"
+	// EventHeartbeat is how often an idle event stream (/api/events) gets a
+	// comment line that keeps proxies from closing it; 0 is
+	// DefaultEventHeartbeat (15 s).
+	EventHeartbeat time.Duration
+	// MaxStreamsPerUser bounds the event streams one user may hold open at
+	// once; more are refused with 429. 0 is DefaultMaxStreamsPerUser (10).
+	MaxStreamsPerUser int
 }
 
 // Server is the todod HTTP handler: the task API under /api, /openapi.json,
@@ -44,6 +52,12 @@ type Server struct {
 	now     func() time.Time
 	ops     *ops
 	limiter *userLimiter
+
+	// Event streams (events.go) and the key of change cursors (sync.go),
+	// read from the store on first use.
+	streams   *streamHub
+	heartbeat time.Duration
+	changeKey atomic.Pointer[[]byte]
 
 	api huma.API
 	// The API's routes live in two muxes, because the two path styles
@@ -75,15 +89,20 @@ func NewServer(cfg Config) *Server {
 	if cfg.Ops.Version == "" {
 		cfg.Ops.Version = cfg.Version
 	}
+	if cfg.EventHeartbeat <= 0 {
+		cfg.EventHeartbeat = DefaultEventHeartbeat
+	}
 	s := &Server{
-		store:   cfg.Store,
-		auth:    cfg.Auth,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		ops:     newOps(cfg.Ops),
-		limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst),
-		own:     http.NewServeMux(),
-		perUser: http.NewServeMux(),
+		store:     cfg.Store,
+		auth:      cfg.Auth,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		ops:       newOps(cfg.Ops),
+		limiter:   newUserLimiter(cfg.RateLimit, cfg.RateBurst),
+		streams:   newStreamHub(cfg.MaxStreamsPerUser),
+		heartbeat: cfg.EventHeartbeat,
+		own:       http.NewServeMux(),
+		perUser:   http.NewServeMux(),
 	}
 	s.api = newAPI(&muxAdapter{own: s.own, perUser: s.perUser}, cfg.Version)
 	s.api.UseMiddleware(s.apiMiddleware)

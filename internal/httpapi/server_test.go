@@ -468,13 +468,14 @@ func TestOpenAPIServed(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []string{"list-tasks", "create-task", "get-task", "update-task", "patch-task", "delete-task", "complete-task"} {
+	for _, id := range []string{"list-tasks", "create-task", "get-task", "update-task", "patch-task", "delete-task", "complete-task",
+		"list-changes", "bulk-tasks", "get-task-stats", "stream-events"} {
 		if !ids[id] || !ids[id+"-for-user"] {
 			t.Errorf("operation %s or %s-for-user missing", id, id)
 		}
 	}
-	if len(ids) != 14 {
-		t.Errorf("%d operations, want 14", len(ids))
+	if len(ids) != 22 {
+		t.Errorf("%d operations, want 22", len(ids))
 	}
 	for _, name := range []string{"Task", "TaskCreate", "TaskUpdate", "TaskCompletion", "TaskDeleted", "Problem", "ProblemItem"} {
 		if doc.Components.Schemas[name] == nil {

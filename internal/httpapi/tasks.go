@@ -114,12 +114,22 @@ type getTaskInput struct {
 }
 
 type createTaskInput struct {
+	IdempotencyKey string `header:"Idempotency-Key" pattern:"^[!-~]{1,255}$" patternDescription:"1 to 255 visible ASCII characters" example:"5f0c6a5e-2f4b-4c1e-9d83-0b6a1d2c7e44" doc:"Makes the request safe to retry (see idempotency in the description)."`
 	requestBody
 }
 
 type updateTaskInput struct {
 	ID      string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
 	IfMatch string `header:"If-Match" example:"\"42.3\"" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
+	requestBody
+}
+
+// completeTaskInput is updateTaskInput with Idempotency-Key: a toggle
+// repeated by a retry would undo itself.
+type completeTaskInput struct {
+	ID             string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
+	IfMatch        string `header:"If-Match" example:"\"42.3\"" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
+	IdempotencyKey string `header:"Idempotency-Key" pattern:"^[!-~]{1,255}$" patternDescription:"1 to 255 visible ASCII characters" example:"0d9b7c1e-7a51-4f0e-b0f6-3c2a9e5d8f10" doc:"Makes the request safe to retry (see idempotency in the description)."`
 	requestBody
 }
 
@@ -135,9 +145,19 @@ type taskOutput struct {
 }
 
 type createdOutput struct {
+	Status   int
 	Location string `header:"Location" doc:"Path of the new task, in the path style of the request: /api/tasks/42 or /api/{user_id}/tasks/42."`
 	ETag     string `header:"ETag" doc:"Strong validator of the new task."`
+	Replayed string `header:"Idempotent-Replayed" enum:"true" doc:"true when this is the saved response to an earlier request with the same Idempotency-Key (the write was not repeated); absent otherwise."`
 	Body     task
+}
+
+// completedOutput is taskOutput with the Idempotent-Replayed header.
+type completedOutput struct {
+	Status   int
+	ETag     string `header:"ETag" doc:"Strong validator of this version of the task: \"<id>.<version>\". Send it in If-Match to update safely, or in If-None-Match to revalidate."`
+	Replayed string `header:"Idempotent-Replayed" enum:"true" doc:"true when this is the saved response to an earlier request with the same Idempotency-Key (the write was not repeated); absent otherwise."`
+	Body     *task
 }
 
 type listOutput struct {
@@ -215,12 +235,35 @@ func (s *Server) createTask(ctx context.Context, in *createTaskInput) (*createdO
 	if len(problems) > 0 {
 		return nil, invalid(problems...)
 	}
+	location := func(t todo.Task) string { return sc.prefix + "/tasks/" + strconv.FormatInt(t.ID, 10) }
+	if in.IdempotencyKey != "" {
+		fp := requestFingerprint(http.MethodPost, infoFrom(ctx).Route, 0, body)
+		idem := idempotency(in.IdempotencyKey, fp, http.StatusCreated, func(t todo.Task) map[string]string {
+			return map[string]string{"Location": location(t), "ETag": taskETag(t)}
+		})
+		resp, again, err := s.syncer().CreateTaskOnce(ctx, sc.userID, nt, idem)
+		if err != nil {
+			return nil, s.idempotencyError(ctx, err)
+		}
+		saved, err := savedTask(resp)
+		if err != nil {
+			return nil, s.errorFor(ctx, err)
+		}
+		return &createdOutput{
+			Status:   resp.Status,
+			Location: resp.Header["Location"],
+			ETag:     resp.Header["ETag"],
+			Replayed: replayed(again),
+			Body:     saved,
+		}, nil
+	}
 	t, err := s.store.CreateTask(ctx, sc.userID, nt)
 	if err != nil {
 		return nil, s.errorFor(ctx, err)
 	}
 	return &createdOutput{
-		Location: sc.prefix + "/tasks/" + strconv.FormatInt(t.ID, 10),
+		Status:   http.StatusCreated,
+		Location: location(t),
 		ETag:     taskETag(t),
 		Body:     taskFrom(t),
 	}, nil
@@ -271,7 +314,7 @@ func (s *Server) updateTask(ctx context.Context, in *updateTaskInput) (*taskOutp
 	return taskResponse(t), nil
 }
 
-func (s *Server) completeTask(ctx context.Context, in *updateTaskInput) (*taskOutput, error) {
+func (s *Server) completeTask(ctx context.Context, in *completeTaskInput) (*completedOutput, error) {
 	sc := scopeFrom(ctx)
 	id, bad := parseID(in.ID)
 	body, err := in.read()
@@ -289,11 +332,27 @@ func (s *Server) completeTask(ctx context.Context, in *updateTaskInput) (*taskOu
 	if err != nil {
 		return nil, err
 	}
+	if in.IdempotencyKey != "" {
+		fp := requestFingerprint(http.MethodPatch, infoFrom(ctx).Route, id, body)
+		idem := idempotency(in.IdempotencyKey, fp, http.StatusOK, func(t todo.Task) map[string]string {
+			return map[string]string{"ETag": taskETag(t)}
+		})
+		resp, again, err := s.syncer().CompleteTaskOnce(ctx, sc.userID, id, completed, version, idem)
+		if err != nil {
+			return nil, s.idempotencyError(ctx, err)
+		}
+		saved, err := savedTask(resp)
+		if err != nil {
+			return nil, s.errorFor(ctx, err)
+		}
+		return &completedOutput{Status: resp.Status, ETag: resp.Header["ETag"], Replayed: replayed(again), Body: &saved}, nil
+	}
 	t, err := s.store.CompleteTask(ctx, sc.userID, id, completed, version)
 	if err != nil {
 		return nil, s.errorFor(ctx, err)
 	}
-	return taskResponse(t), nil
+	out := taskFrom(t)
+	return &completedOutput{Status: http.StatusOK, ETag: taskETag(t), Body: &out}, nil
 }
 
 func (s *Server) deleteTask(ctx context.Context, in *deleteTaskInput) (*deleteOutput, error) {

@@ -489,6 +489,9 @@ func TestInvalidTaskIDs(t *testing.T) {
 		for _, m := range []struct{ method, suffix, body string }{
 			{"GET", "", ""}, {"PUT", "", `{"title":"a"}`}, {"PATCH", "", `{"title":"a"}`}, {"DELETE", "", ""}, {"PATCH", "/complete", ""},
 		} {
+			if m.method == "GET" && m.suffix == "" && (id == "changes" || id == "stats") {
+				continue // list-changes and get-task-stats
+			}
 			for _, prefix := range []string{"/api/tasks/", "/api/alice/tasks/"} {
 				path := prefix + id + m.suffix
 				w := e.do(call{method: m.method, path: path, user: "alice", body: m.body})
