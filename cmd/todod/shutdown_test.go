@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -103,13 +104,15 @@ func mintToken(t *testing.T, vars map[string]string, sub string) string {
 // clients and load balancers do.
 
 // TestGracefulShutdown is SIGTERM as CONTRACT.md §1 has it: readiness turns
-// unready at once, requests in flight finish and are acknowledged, and what
-// was acknowledged is there after a restart.
+// 503 at once (on the connection a health checker keeps open), the listener
+// closes after SHUTDOWN_DELAY, requests in flight finish and are
+// acknowledged, and what was acknowledged is there after a restart.
 func TestGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
 	vars := map[string]string{
 		"DATABASE_URL":       "sqlite:///" + filepath.Join(dir, "todod.db"),
 		"BETTER_AUTH_SECRET": "shutdown-test-secret-0123456789abcdef",
+		"SHUTDOWN_DELAY":     "500ms",
 		"SHUTDOWN_TIMEOUT":   "10s",
 	}
 	s := startServer(t, vars)
@@ -119,16 +122,23 @@ func TestGracefulShutdown(t *testing.T) {
 	// checker has.
 	checker := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer checker.CloseIdleConnections()
-	readyz := func() (int, error) {
-		resp, err := checker.Get(s.base + "/readyz")
+	readyz := func() (code int, reused bool, err error) {
+		req, err := http.NewRequest(http.MethodGet, s.base+"/readyz", nil)
 		if err != nil {
-			return 0, err
+			return 0, false, err
+		}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+		}))
+		resp, err := checker.Do(req)
+		if err != nil {
+			return 0, reused, err
 		}
 		defer resp.Body.Close()
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, nil
+		return resp.StatusCode, reused, nil
 	}
-	if code, err := readyz(); err != nil || code != http.StatusOK {
+	if code, _, err := readyz(); err != nil || code != http.StatusOK {
 		t.Fatalf("/readyz before shutdown: %d %v", code, err)
 	}
 
@@ -144,9 +154,9 @@ func TestGracefulShutdown(t *testing.T) {
 	cancelled := time.Now()
 	go func() { stopped <- s.stop() }()
 
-	// Readiness turns unready at once: once shutdown has begun, the checker
-	// never sees 200 again. Its kept-alive connection is idle, so the server
-	// may close it rather than answer 503; new connections are refused.
+	// Readiness turns 503 at once, on the connection the checker keeps
+	// open, while the listener stays open for SHUTDOWN_DELAY; then new
+	// connections are refused.
 	deadline := time.Now().Add(2 * time.Second)
 	for !strings.Contains(s.stderr.String(), `"msg":"shutting down"`) {
 		if time.Now().After(deadline) {
@@ -154,18 +164,9 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	for {
-		code, err := readyz()
-		if err == nil && code != http.StatusServiceUnavailable {
-			t.Fatalf("/readyz after SIGTERM: %d, want 503 or no answer", code)
-		}
-		if err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz still answers 2 s after SIGTERM: the listener is not closed")
-		}
-		time.Sleep(time.Millisecond)
+	code, reused, err := readyz()
+	if err != nil || code != http.StatusServiceUnavailable || !reused {
+		t.Fatalf("/readyz after SIGTERM: %d %v (kept-alive connection reused: %v), want 503 on it", code, err, reused)
 	}
 	for {
 		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(s.base, "http://"), time.Second)
@@ -174,9 +175,12 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		conn.Close()
 		if time.Now().After(deadline) {
-			t.Fatal("new connections are still accepted 2 s after SIGTERM")
+			t.Fatal("new connections are still accepted 2 s after SIGTERM, with a 500 ms SHUTDOWN_DELAY")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if took := time.Since(cancelled); took < 500*time.Millisecond {
+		t.Fatalf("the listener closed %s after SIGTERM, before the 500 ms SHUTDOWN_DELAY", took)
 	}
 
 	// The requests in flight are waited for: run has not returned while
@@ -197,7 +201,7 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Fatalf("in-flight request %d: %v in %s", i, err, body)
 		}
 		if resp.StatusCode != http.StatusCreated || created.Title != fmt.Sprintf("in flight %d", i) || created.UserID != "alice" {
-			t.Fatalf("in-flight request %d: %d %s", i, resp.StatusCode, body)
+			t.Fatalf("in-flight request %d: %d %s\n%s", i, resp.StatusCode, body, s.stderr)
 		}
 		if !resp.Close {
 			t.Errorf("in-flight request %d: the connection is kept alive during shutdown", i)
@@ -245,6 +249,7 @@ func TestShutdownDrainIsBounded(t *testing.T) {
 	vars := map[string]string{
 		"DATABASE_URL":       "sqlite:///" + filepath.Join(dir, "todod.db"),
 		"BETTER_AUTH_SECRET": "shutdown-test-secret-0123456789abcdef",
+		"SHUTDOWN_DELAY":     "0s",
 		"SHUTDOWN_TIMEOUT":   "1s",
 	}
 	s := startServer(t, vars)
