@@ -4,6 +4,36 @@
  */
 
 export interface paths {
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream task changes live (Server-Sent Events)
+         * @description A Server-Sent Events stream (text/event-stream) of the user's task changes, for live updates across tabs and devices. It never carries another user's events.
+         *
+         *     **Events.** task.created (a task's first version), task.updated (any later change: a task created and changed before the stream saw it arrives as task.updated, so treat both as an upsert) and task.deleted. data is a TaskEvent on one line: {"type":"task.updated","task":Task} or {"type":"task.deleted","id":7}. Several changes made quickly to one task may arrive as one event with the latest state.
+         *
+         *     **Ids and resuming.** Each event's id is the change cursor of that change (the same values as list-changes' cursors). The stream opens with a retry: field and an id-only block (no event is dispatched) that names the current position, so even a client that drops before the first change resumes from there. On reconnection, send Last-Event-ID (EventSource and @microsoft/fetch-event-source do it by themselves): the stream first replays every change after it, in order, then goes on live, with no gap. Without Last-Event-ID the stream starts at the current position and replays nothing: load the tasks first (or call list-changes), then stream. A Last-Event-ID that is not a cursor of this user is a 422 before the stream starts.
+         *
+         *     **Keeping it open.** A comment line (: ping) is sent every 15 s so that proxies and load balancers keep the connection; the stream has no time limit. Responses carry Cache-Control: no-store and X-Accel-Buffering: no (nginx passes events on at once). On shutdown the server ends every stream; reconnect (with Last-Event-ID) to another replica or after Retry-After. Changes made on any replica reach every stream (PostgreSQL LISTEN/NOTIFY; in-process on SQLite).
+         *
+         *     **Limits.** At most 10 open streams per user (one per tab is plenty): more are 429 with Retry-After. Streams are exempt from the server's in-flight request limit.
+         *
+         *     **Browsers.** The token goes in the Authorization header, never in the URL, and the browser's EventSource cannot send headers: use fetch, e.g. @microsoft/fetch-event-source or a small reader of response.body (see docs/sync.md).
+         */
+        get: operations["stream-events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks": {
         parameters: {
             query?: never;
@@ -28,8 +58,88 @@ export interface paths {
          * @description Creates a task and answers 201 with the task, its ETag and a Location header in the path style of the request (/api/tasks/42 or /api/{user_id}/tasks/42).
          *
          *     Only title is required. The title is trimmed (white space, U+00A0, U+200B, U+FEFF) and must keep 1 to 200 code points; description up to 5000; at most 20 distinct tags of 1 to 50 code points; no text may contain NUL. completed: true creates a completed task (completed_at set).
+         *
+         *     **Idempotency-Key** makes a retry safe: the first response to a key is kept for 24 hours (per user, in the database, so on every replica). A retry with the same key and the same request (method, route, exact body bytes) gets that response again — same status, Location, ETag and body, plus Idempotent-Replayed: true — and creates nothing. The same key with another request is a 422 (location header.Idempotency-Key); a retry while the first is still in progress is a 409 with Retry-After: 1. Requests that fail are not kept. A key is 1 to 255 visible ASCII characters; a new UUID per intended task is the usual choice.
          */
         post: operations["create-task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete, reopen, delete, tag or untag many tasks at once
+         * @description Applies one action to up to 500 of the user's tasks, all or nothing, in one transaction.
+         *
+         *     - complete / reopen: set completed (completed_at as for complete-task: kept when the task was already completed, cleared when reopened).
+         *     - delete: delete the tasks; their results are {"id":…,"deleted":true}.
+         *     - tag / untag: add the tags that a task lacks (keeping its order, new ones at the end) or remove those it has. tags is required with these two and refused with the others.
+         *
+         *     Every task named is written (its version, updated_at and ETag change) even when the action changes nothing on it, as with PUT of an empty object, so that other clients see one consistent change.
+         *
+         *     If any id is missing or belongs to another user, nothing is applied: 422 whose errors name each such id at body.ids[<index>], with the same words for both cases. Duplicate ids, ids that are not positive integers, and more than 500 are 422s as well. A tag that would take a task beyond 20 tags is a 422 and nothing is applied.
+         *
+         *     Idempotency-Key is not taken here: complete, reopen, tag and untag set a state, so repeating them is harmless; a repeated delete answers 422 naming the ids already deleted, and changes nothing.
+         */
+        post: operations["bulk-tasks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List changes since a cursor (offline sync)
+         * @description The changes feed, for offline-first clients: the tasks created or updated after the cursor since (each in its current state, once), the ids of the tasks deleted after it, and the cursor to continue from.
+         *
+         *     **How to sync.** Call it without since: the first pages are every task the user has. Keep the cursor of each response and send it as since next time. While has_more is true, call again at once. A client that applies every page in order (upsert tasks by id, remove the ids of deleted) holds exactly the server's state as of the last page. Pages are ordered by the user's change sequence, which has no gaps: every write of the user takes the next number, in commit order, so a change can never be skipped, even when two writes happen at the same time.
+         *
+         *     **Cursors** are opaque strings (32 characters of base64url) that carry a position and a MAC under a key kept in the database: a cursor that was altered, made up or issued to another user is a 422 at query.since, never a silent gap. They do not expire and work on every replica. They are the same values as the ids of /api/events, so a client may switch between the two at any point.
+         *
+         *     **Deletions** are kept for at least 30 days. A client that has been offline longer than that should drop its copy and sync again without since, or it may keep tasks deleted in the meantime.
+         *
+         *     limit (default 500, at most 1000) bounds the tasks plus deletions of one page.
+         */
+        get: operations["list-changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count tasks
+         * @description Counts the user's tasks in one query: total, completed, pending, overdue (pending tasks due before the server's clock at the time of the request) and per priority (all four always present, zero included).
+         */
+        get: operations["get-task-stats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -87,11 +197,45 @@ export interface paths {
         head?: never;
         /**
          * Complete, reopen or toggle a task
-         * @description Completes, reopens or toggles a task and answers with it. No body at all (even with Content-Type: application/json, as the plan's frontends send it) or {} toggles; {"completed": true} or {"completed": false} sets the state. Other fields are ignored. completed_at is set when the task becomes completed (kept if it already was) and cleared when it is reopened.
+         * @description Completes, reopens or toggles a task and answers with it. No body at all (whatever its Content-Type: the plan's frontends send application/json) or {} toggles; {"completed": true} or {"completed": false} sets the state. Other fields are ignored. completed_at is set when the task becomes completed (kept if it already was) and cleared when it is reopened.
          *
          *     If-Match makes the change conditional.
+         *
+         *     **Idempotency-Key** matters most here, since repeating a toggle would undo it: as for create-task, a retry with the same key and request (the same task, the exact body bytes) gets the first response again with Idempotent-Replayed: true (even if the task changed since, and even with an If-Match that is stale by now), the same key with another request is a 422, and a retry while the first is in progress is a 409 with Retry-After: 1.
          */
         patch: operations["complete-task"];
+        trace?: never;
+    };
+    "/api/{user_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream task changes live (Server-Sent Events) (user path)
+         * @description The same operation as stream-events, under the path style of the original plan: {user_id} must be the user of the token, else 403 before any database access.
+         *
+         *     A Server-Sent Events stream (text/event-stream) of the user's task changes, for live updates across tabs and devices. It never carries another user's events.
+         *
+         *     **Events.** task.created (a task's first version), task.updated (any later change: a task created and changed before the stream saw it arrives as task.updated, so treat both as an upsert) and task.deleted. data is a TaskEvent on one line: {"type":"task.updated","task":Task} or {"type":"task.deleted","id":7}. Several changes made quickly to one task may arrive as one event with the latest state.
+         *
+         *     **Ids and resuming.** Each event's id is the change cursor of that change (the same values as list-changes' cursors). The stream opens with a retry: field and an id-only block (no event is dispatched) that names the current position, so even a client that drops before the first change resumes from there. On reconnection, send Last-Event-ID (EventSource and @microsoft/fetch-event-source do it by themselves): the stream first replays every change after it, in order, then goes on live, with no gap. Without Last-Event-ID the stream starts at the current position and replays nothing: load the tasks first (or call list-changes), then stream. A Last-Event-ID that is not a cursor of this user is a 422 before the stream starts.
+         *
+         *     **Keeping it open.** A comment line (: ping) is sent every 15 s so that proxies and load balancers keep the connection; the stream has no time limit. Responses carry Cache-Control: no-store and X-Accel-Buffering: no (nginx passes events on at once). On shutdown the server ends every stream; reconnect (with Last-Event-ID) to another replica or after Retry-After. Changes made on any replica reach every stream (PostgreSQL LISTEN/NOTIFY; in-process on SQLite).
+         *
+         *     **Limits.** At most 10 open streams per user (one per tab is plenty): more are 429 with Retry-After. Streams are exempt from the server's in-flight request limit.
+         *
+         *     **Browsers.** The token goes in the Authorization header, never in the URL, and the browser's EventSource cannot send headers: use fetch, e.g. @microsoft/fetch-event-source or a small reader of response.body (see docs/sync.md).
+         */
+        get: operations["stream-events-for-user"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/{user_id}/tasks": {
@@ -122,8 +266,94 @@ export interface paths {
          *     Creates a task and answers 201 with the task, its ETag and a Location header in the path style of the request (/api/tasks/42 or /api/{user_id}/tasks/42).
          *
          *     Only title is required. The title is trimmed (white space, U+00A0, U+200B, U+FEFF) and must keep 1 to 200 code points; description up to 5000; at most 20 distinct tags of 1 to 50 code points; no text may contain NUL. completed: true creates a completed task (completed_at set).
+         *
+         *     **Idempotency-Key** makes a retry safe: the first response to a key is kept for 24 hours (per user, in the database, so on every replica). A retry with the same key and the same request (method, route, exact body bytes) gets that response again — same status, Location, ETag and body, plus Idempotent-Replayed: true — and creates nothing. The same key with another request is a 422 (location header.Idempotency-Key); a retry while the first is still in progress is a 409 with Retry-After: 1. Requests that fail are not kept. A key is 1 to 255 visible ASCII characters; a new UUID per intended task is the usual choice.
          */
         post: operations["create-task-for-user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/tasks/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete, reopen, delete, tag or untag many tasks at once (user path)
+         * @description The same operation as bulk-tasks, under the path style of the original plan: {user_id} must be the user of the token, else 403 before any database access.
+         *
+         *     Applies one action to up to 500 of the user's tasks, all or nothing, in one transaction.
+         *
+         *     - complete / reopen: set completed (completed_at as for complete-task: kept when the task was already completed, cleared when reopened).
+         *     - delete: delete the tasks; their results are {"id":…,"deleted":true}.
+         *     - tag / untag: add the tags that a task lacks (keeping its order, new ones at the end) or remove those it has. tags is required with these two and refused with the others.
+         *
+         *     Every task named is written (its version, updated_at and ETag change) even when the action changes nothing on it, as with PUT of an empty object, so that other clients see one consistent change.
+         *
+         *     If any id is missing or belongs to another user, nothing is applied: 422 whose errors name each such id at body.ids[<index>], with the same words for both cases. Duplicate ids, ids that are not positive integers, and more than 500 are 422s as well. A tag that would take a task beyond 20 tags is a 422 and nothing is applied.
+         *
+         *     Idempotency-Key is not taken here: complete, reopen, tag and untag set a state, so repeating them is harmless; a repeated delete answers 422 naming the ids already deleted, and changes nothing.
+         */
+        post: operations["bulk-tasks-for-user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/tasks/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List changes since a cursor (offline sync) (user path)
+         * @description The same operation as list-changes, under the path style of the original plan: {user_id} must be the user of the token, else 403 before any database access.
+         *
+         *     The changes feed, for offline-first clients: the tasks created or updated after the cursor since (each in its current state, once), the ids of the tasks deleted after it, and the cursor to continue from.
+         *
+         *     **How to sync.** Call it without since: the first pages are every task the user has. Keep the cursor of each response and send it as since next time. While has_more is true, call again at once. A client that applies every page in order (upsert tasks by id, remove the ids of deleted) holds exactly the server's state as of the last page. Pages are ordered by the user's change sequence, which has no gaps: every write of the user takes the next number, in commit order, so a change can never be skipped, even when two writes happen at the same time.
+         *
+         *     **Cursors** are opaque strings (32 characters of base64url) that carry a position and a MAC under a key kept in the database: a cursor that was altered, made up or issued to another user is a 422 at query.since, never a silent gap. They do not expire and work on every replica. They are the same values as the ids of /api/events, so a client may switch between the two at any point.
+         *
+         *     **Deletions** are kept for at least 30 days. A client that has been offline longer than that should drop its copy and sync again without since, or it may keep tasks deleted in the meantime.
+         *
+         *     limit (default 500, at most 1000) bounds the tasks plus deletions of one page.
+         */
+        get: operations["list-changes-for-user"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/tasks/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count tasks (user path)
+         * @description The same operation as get-task-stats, under the path style of the original plan: {user_id} must be the user of the token, else 403 before any database access.
+         *
+         *     Counts the user's tasks in one query: total, completed, pending, overdue (pending tasks due before the server's clock at the time of the request) and per priority (all four always present, zero included).
+         */
+        get: operations["get-task-stats-for-user"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -191,9 +421,11 @@ export interface paths {
          * Complete, reopen or toggle a task (user path)
          * @description The same operation as complete-task, under the path style of the original plan: {user_id} must be the user of the token, else 403 before any database access.
          *
-         *     Completes, reopens or toggles a task and answers with it. No body at all (even with Content-Type: application/json, as the plan's frontends send it) or {} toggles; {"completed": true} or {"completed": false} sets the state. Other fields are ignored. completed_at is set when the task becomes completed (kept if it already was) and cleared when it is reopened.
+         *     Completes, reopens or toggles a task and answers with it. No body at all (whatever its Content-Type: the plan's frontends send application/json) or {} toggles; {"completed": true} or {"completed": false} sets the state. Other fields are ignored. completed_at is set when the task becomes completed (kept if it already was) and cleared when it is reopened.
          *
          *     If-Match makes the change conditional.
+         *
+         *     **Idempotency-Key** matters most here, since repeating a toggle would undo it: as for create-task, a retry with the same key and request (the same task, the exact body bytes) gets the first response again with Idempotent-Replayed: true (even if the task changed since, and even with an If-Match that is stale by now), the same key with another request is a 422, and a retry while the first is in progress is a 409 with Retry-After: 1.
          */
         patch: operations["complete-task-for-user"];
         trace?: never;
@@ -311,6 +543,67 @@ export interface components {
              */
             user_id: string;
         };
+        TaskBulk: {
+            /**
+             * @description What to do to every task named: complete, reopen, delete, tag (add the tags) or untag (remove them).
+             * @example complete
+             * @enum {string}
+             */
+            action: "complete" | "reopen" | "delete" | "tag" | "untag";
+            /**
+             * @description 1 to 500 distinct ids of the user's tasks. Each must be a positive integer written without sign, fraction or exponent.
+             * @example [
+             *       1,
+             *       2,
+             *       3
+             *     ]
+             */
+            ids: number[] | null;
+            /**
+             * @description tag and untag only (required there, refused with the other actions): 1 to 20 distinct tags of 1 to 50 code points, trimmed like a task's tags.
+             * @example [
+             *       "home"
+             *     ]
+             */
+            tags?: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        TaskBulkResponse: {
+            /** @description One result per id, in the order of ids. */
+            results: components["schemas"]["TaskBulkResult"][];
+        };
+        TaskBulkResult: {
+            /**
+             * @description true when the action was delete; then task is absent.
+             * @example true
+             */
+            deleted?: boolean;
+            /**
+             * Format: int64
+             * @description The task id, as in ids.
+             * @example 1
+             */
+            id: number;
+            /** @description The task after the change (every action but delete). */
+            task?: components["schemas"]["Task"];
+        };
+        TaskChanges: {
+            /**
+             * @description Send it as since in the next call. It is the position after the last change of this page, or since itself when nothing changed.
+             * @example AAAAAAAAAAeK3oPjT5n2VQm1xHc9aS8b
+             */
+            cursor: string;
+            /** @description Tasks deleted after since, oldest first. A task created and deleted after since appears only here. */
+            deleted: components["schemas"]["TaskTombstone"][];
+            /**
+             * @description true: more changes follow; call again at once with cursor. false: the client is up to date as of this response.
+             * @example false
+             */
+            has_more: boolean;
+            /** @description Tasks created or updated after since, each in its current state, oldest change first. A task changed several times appears once. */
+            tasks: components["schemas"]["Task"][];
+        };
         TaskCompletion: {
             /** @description The state to set. Absent (or no body, or {}) toggles. */
             completed?: boolean;
@@ -360,6 +653,90 @@ export interface components {
              */
             message: string;
         };
+        TaskEvent: {
+            /**
+             * Format: int64
+             * @description task.deleted: the id of the deleted task.
+             * @example 7
+             */
+            id?: number;
+            /** @description task.created and task.updated: the task as it is now. */
+            task?: components["schemas"]["Task"];
+            /**
+             * @description The event type, also in the event: field. task.created: the task's first version; task.updated: any later change (a task created and changed before the stream saw it comes as task.updated: treat both as an upsert); task.deleted: the task is gone.
+             * @example task.updated
+             * @enum {string}
+             */
+            type: "task.created" | "task.updated" | "task.deleted";
+        };
+        TaskPriorityCounts: {
+            /**
+             * Format: int64
+             * @description Tasks of priority high.
+             * @example 1
+             */
+            high: number;
+            /**
+             * Format: int64
+             * @description Tasks of priority low.
+             * @example 2
+             */
+            low: number;
+            /**
+             * Format: int64
+             * @description Tasks of priority medium.
+             * @example 3
+             */
+            medium: number;
+            /**
+             * Format: int64
+             * @description Tasks of priority none.
+             * @example 6
+             */
+            none: number;
+        };
+        TaskStats: {
+            /** @description Every task by priority, completed or not; the four counts add up to total. */
+            by_priority: components["schemas"]["TaskPriorityCounts"];
+            /**
+             * Format: int64
+             * @description Completed tasks.
+             * @example 5
+             */
+            completed: number;
+            /**
+             * Format: int64
+             * @description Pending tasks whose due date is before the server's clock at the time of the request (the same rule as overdue=true in list-tasks).
+             * @example 2
+             */
+            overdue: number;
+            /**
+             * Format: int64
+             * @description Tasks not completed: total - completed.
+             * @example 7
+             */
+            pending: number;
+            /**
+             * Format: int64
+             * @description Every task of the user.
+             * @example 12
+             */
+            total: number;
+        };
+        TaskTombstone: {
+            /**
+             * Format: date-time
+             * @description When it was deleted, UTC, microseconds.
+             * @example 2026-11-25T18:00:00.000000Z
+             */
+            deleted_at: string;
+            /**
+             * Format: int64
+             * @description The id of the deleted task.
+             * @example 7
+             */
+            id: number;
+        };
         TaskUpdate: {
             /** @description Completes (sets completed_at) or reopens (clears it); null is refused. */
             completed?: boolean;
@@ -394,6 +771,80 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "stream-events": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The id of the last event received, to resume after it with no gap: EventSource and fetch-event-source send it by themselves when they reconnect. Absent: the stream starts now, with no replay. A value that is not a cursor issued to this user is a 422, before the stream starts. A cursor from list-changes works too. */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A text/event-stream that stays open. Each event: id (its change cursor), event (task.created, task.updated or task.deleted) and data (a TaskEvent as JSON, on one line). Comment lines (: ping) every 15 s keep it open. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description No bearer token, or a token that was refused (expired, bad signature, …): detail and WWW-Authenticate say which. */
+            401: {
+                headers: {
+                    /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Malformed or invalid input (body, query or path); errors lists every problem with its location. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The user's rate limit is exceeded; Retry-After says when to retry. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug. The detail names only the request id; the cause is in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or the keys to verify the token cannot be fetched; Retry-After says when to retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "list-tasks": {
         parameters: {
             query?: {
@@ -508,7 +959,10 @@ export interface operations {
     "create-task": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the request safe to retry (see idempotency in the description). */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -524,6 +978,7 @@ export interface operations {
             201: {
                 headers: {
                     ETag?: string;
+                    "Idempotent-Replayed"?: "true";
                     Location?: string;
                     [name: string]: unknown;
                 };
@@ -563,6 +1018,238 @@ export interface operations {
             /** @description Malformed or invalid input (body, query or path); errors lists every problem with its location. */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The user's rate limit is exceeded; Retry-After says when to retry. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug. The detail names only the request id; the cause is in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or the keys to verify the token cannot be fetched; Retry-After says when to retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "bulk-tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The action and the ids it applies to. Unknown fields are ignored; duplicate keys, wrong types and invalid values are 422s that list every problem. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskBulk"];
+            };
+        };
+        responses: {
+            /** @description Every task was changed: one result per id, in the order of ids. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskBulkResponse"];
+                };
+            };
+            /** @description No bearer token, or a token that was refused (expired, bad signature, …): detail and WWW-Authenticate say which. */
+            401: {
+                headers: {
+                    /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON: Content-Type must be application/json or another *\/*+json type, in UTF-8. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Malformed or invalid input (body, query or path); errors lists every problem with its location. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The user's rate limit is exceeded; Retry-After says when to retry. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug. The detail names only the request id; the cause is in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or the keys to verify the token cannot be fetched; Retry-After says when to retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-changes": {
+        parameters: {
+            query?: {
+                /** @description The cursor of the last response (or the id of the last event seen on /api/events). Absent: from the beginning, which returns every task the user has. Opaque and bound to its user: a cursor that was altered, made up or issued to another user is a 422 at query.since. */
+                since?: string;
+                /** @description Most changes (tasks plus deletions) in one response. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The changes after since, and the cursor to continue from. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskChanges"];
+                };
+            };
+            /** @description No bearer token, or a token that was refused (expired, bad signature, …): detail and WWW-Authenticate say which. */
+            401: {
+                headers: {
+                    /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Malformed or invalid input (body, query or path); errors lists every problem with its location. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The user's rate limit is exceeded; Retry-After says when to retry. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug. The detail names only the request id; the cause is in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or the keys to verify the token cannot be fetched; Retry-After says when to retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get-task-stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskStats"];
+                };
+            };
+            /** @description No bearer token, or a token that was refused (expired, bad signature, …): detail and WWW-Authenticate say which. */
+            401: {
+                headers: {
+                    /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1037,6 +1724,8 @@ export interface operations {
             header?: {
                 /** @description Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes. */
                 "If-Match"?: string;
+                /** @description Makes the request safe to retry (see idempotency in the description). */
+                "Idempotency-Key"?: string;
             };
             path: {
                 /** @description The task id: a positive 64-bit integer written without sign, leading zeros or spaces. */
@@ -1044,7 +1733,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Optional. No body (even with Content-Type: application/json), or {}: toggle. {"completed": true|false}: set. Other fields are ignored. */
+        /** @description Optional. No body (whatever the Content-Type), or {}: toggle. {"completed": true|false}: set. Other fields are ignored. */
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["TaskCompletion"];
@@ -1056,6 +1745,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag?: string;
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1102,6 +1792,95 @@ export interface operations {
             };
             /** @description The body is not JSON: Content-Type must be application/json or another *\/*+json type, in UTF-8. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Malformed or invalid input (body, query or path); errors lists every problem with its location. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The user's rate limit is exceeded; Retry-After says when to retry. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug. The detail names only the request id; the cause is in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or the keys to verify the token cannot be fetched; Retry-After says when to retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "stream-events-for-user": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The id of the last event received, to resume after it with no gap: EventSource and fetch-event-source send it by themselves when they reconnect. Absent: the stream starts now, with no replay. A value that is not a cursor issued to this user is a 422, before the stream starts. A cursor from list-changes works too. */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /**
+                 * @description The user id of the token (its sub claim). /api/tasks/… always names the token's own tasks, so a user whose id is "tasks" uses that style.
+                 * @example Xq3bT9kLm2Vn8RpW4sYc6HdJ0aEfGu1i
+                 */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A text/event-stream that stays open. Each event: id (its change cursor), event (task.created, task.updated or task.deleted) and data (a TaskEvent as JSON, on one line). Comment lines (: ping) every 15 s keep it open. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description No bearer token, or a token that was refused (expired, bad signature, …): detail and WWW-Authenticate say which. */
+            401: {
+                headers: {
+                    /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The {user_id} of the path is not the user of the token. Decided before any database access. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1280,7 +2059,10 @@ export interface operations {
     "create-task-for-user": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the request safe to retry (see idempotency in the description). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description The user id of the token (its sub claim). /api/tasks/… always names the token's own tasks, so a user whose id is "tasks" uses that style.
@@ -1302,6 +2084,7 @@ export interface operations {
             201: {
                 headers: {
                     ETag?: string;
+                    "Idempotent-Replayed"?: "true";
                     Location?: string;
                     [name: string]: unknown;
                 };
@@ -1349,6 +2132,283 @@ export interface operations {
             };
             /** @description Malformed or invalid input (body, query or path); errors lists every problem with its location. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The user's rate limit is exceeded; Retry-After says when to retry. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug. The detail names only the request id; the cause is in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or the keys to verify the token cannot be fetched; Retry-After says when to retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "bulk-tasks-for-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user id of the token (its sub claim). /api/tasks/… always names the token's own tasks, so a user whose id is "tasks" uses that style.
+                 * @example Xq3bT9kLm2Vn8RpW4sYc6HdJ0aEfGu1i
+                 */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The action and the ids it applies to. Unknown fields are ignored; duplicate keys, wrong types and invalid values are 422s that list every problem. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskBulk"];
+            };
+        };
+        responses: {
+            /** @description Every task was changed: one result per id, in the order of ids. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskBulkResponse"];
+                };
+            };
+            /** @description No bearer token, or a token that was refused (expired, bad signature, …): detail and WWW-Authenticate say which. */
+            401: {
+                headers: {
+                    /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The {user_id} of the path is not the user of the token. Decided before any database access. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON: Content-Type must be application/json or another *\/*+json type, in UTF-8. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Malformed or invalid input (body, query or path); errors lists every problem with its location. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The user's rate limit is exceeded; Retry-After says when to retry. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug. The detail names only the request id; the cause is in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or the keys to verify the token cannot be fetched; Retry-After says when to retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-changes-for-user": {
+        parameters: {
+            query?: {
+                /** @description The cursor of the last response (or the id of the last event seen on /api/events). Absent: from the beginning, which returns every task the user has. Opaque and bound to its user: a cursor that was altered, made up or issued to another user is a 422 at query.since. */
+                since?: string;
+                /** @description Most changes (tasks plus deletions) in one response. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The user id of the token (its sub claim). /api/tasks/… always names the token's own tasks, so a user whose id is "tasks" uses that style.
+                 * @example Xq3bT9kLm2Vn8RpW4sYc6HdJ0aEfGu1i
+                 */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The changes after since, and the cursor to continue from. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskChanges"];
+                };
+            };
+            /** @description No bearer token, or a token that was refused (expired, bad signature, …): detail and WWW-Authenticate say which. */
+            401: {
+                headers: {
+                    /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The {user_id} of the path is not the user of the token. Decided before any database access. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Malformed or invalid input (body, query or path); errors lists every problem with its location. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The user's rate limit is exceeded; Retry-After says when to retry. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug. The detail names only the request id; the cause is in the server's log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or the keys to verify the token cannot be fetched; Retry-After says when to retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get-task-stats-for-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user id of the token (its sub claim). /api/tasks/… always names the token's own tasks, so a user whose id is "tasks" uses that style.
+                 * @example Xq3bT9kLm2Vn8RpW4sYc6HdJ0aEfGu1i
+                 */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskStats"];
+                };
+            };
+            /** @description No bearer token, or a token that was refused (expired, bad signature, …): detail and WWW-Authenticate say which. */
+            401: {
+                headers: {
+                    /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The {user_id} of the path is not the user of the token. Decided before any database access. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1880,6 +2940,8 @@ export interface operations {
             header?: {
                 /** @description Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes. */
                 "If-Match"?: string;
+                /** @description Makes the request safe to retry (see idempotency in the description). */
+                "Idempotency-Key"?: string;
             };
             path: {
                 /**
@@ -1892,7 +2954,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Optional. No body (even with Content-Type: application/json), or {}: toggle. {"completed": true|false}: set. Other fields are ignored. */
+        /** @description Optional. No body (whatever the Content-Type), or {}: toggle. {"completed": true|false}: set. Other fields are ignored. */
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["TaskCompletion"];
@@ -1904,6 +2966,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag?: string;
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
