@@ -111,7 +111,6 @@ func truncate(b []byte, n int) string {
 
 // load is a running journaled client.
 type load struct {
-	t       *testing.T
 	client  *http.Client
 	base    func() string
 	j       *journal
@@ -124,7 +123,7 @@ type load struct {
 // to another port after a restart). Each does at most maxOps requests.
 func startLoad(t *testing.T, client *http.Client, base func() string, n, maxOps int) *load {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{t: t, client: client, base: base, j: newJournal(), cancel: cancel}
+	l := &load{client: client, base: base, j: newJournal(), cancel: cancel}
 	for i := range n {
 		user := fmt.Sprintf("fault-%s-w%d", strings.ReplaceAll(t.Name(), "/", "-"), i)
 		w := &workerState{n: i, user: user, token: token(t, user), orphans: map[int]bool{}}
