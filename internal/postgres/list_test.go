@@ -154,19 +154,19 @@ func TestListQueryPlans(t *testing.T) {
 	// fifth one has no due date.
 	if _, err := s.pool.Exec(ctx, `
 		INSERT INTO tasks (user_id, title, title_key, search_key, completed, completed_at, priority,
-		                   tags, due_at, created_at, updated_at)
+		                   tags, due_at, created_at, updated_at, seq)
 		SELECT $1, 'Task ' || md5(i::text), 'task ' || md5(i::text), 'task ' || md5(i::text), i % 2 = 0,
 		       CASE WHEN i % 2 = 0 THEN ts END, i % 4, ARRAY['t' || i % 10],
 		       CASE WHEN i % 5 <> 0 THEN ts + (i % 97) * interval '1 hour' END,
-		       ts, ts + (i % 13) * interval '1 minute'
+		       ts, ts + (i % 13) * interval '1 minute', i
 		FROM generate_series(1, 100000) AS i,
 		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`, heavy); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.pool.Exec(ctx, `
-		INSERT INTO tasks (user_id, title, title_key, search_key, priority, created_at, updated_at)
+		INSERT INTO tasks (user_id, title, title_key, search_key, priority, created_at, updated_at, seq)
 		SELECT 'other-' || i % 3, 'Other ' || i, 'other ' || i, 'other ' || i, i % 4,
-		       timestamptz '2026-01-01', timestamptz '2026-01-01' 
+		       timestamptz '2026-01-01', timestamptz '2026-01-01', i
 		FROM generate_series(1, 3000) AS i`); err != nil {
 		t.Fatal(err)
 	}

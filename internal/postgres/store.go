@@ -52,6 +52,11 @@ type Options struct {
 }
 
 // Store is a todo.Store on a PostgreSQL database. It is safe for concurrent use.
+//
+// Change notifications (Subscribe) cross processes through LISTEN/NOTIFY on
+// one extra connection per Store, outside the pool. LISTEN needs a session,
+// so the URL must reach PostgreSQL directly, not through a transaction-mode
+// pooler; behind one, subscribers still hear this process's own writes.
 type Store struct {
 	pool           *pgxpool.Pool
 	db             *sql.DB // the pool seen through database/sql, for goose
@@ -60,6 +65,9 @@ type Store struct {
 	clock          func() time.Time
 	log            *slog.Logger
 	acquireTimeout time.Duration
+	hub            *hub
+	listener       *listener
+	key            serverKey
 }
 
 var _ todo.Store = (*Store)(nil)
@@ -108,6 +116,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if acquireTimeout <= 0 {
 		acquireTimeout = DefaultAcquireTimeout
 	}
+	h := newHub()
 	return &Store{
 		pool:           pool,
 		db:             db,
@@ -116,6 +125,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		clock:          clock,
 		log:            log,
 		acquireTimeout: acquireTimeout,
+		hub:            h,
+		listener:       newListener(pool.Config().ConnConfig, log, h),
 	}, nil
 }
 
@@ -242,8 +253,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	})
 }
 
-// Close waits for connections in use to be released, then closes the pool.
+// Close stops the change notifications, closing every subscriber's channel,
+// waits for connections in use to be released, then closes the pool.
 func (s *Store) Close() error {
+	s.listener.stop()
+	s.hub.close()
 	err := s.db.Close()
 	s.pool.Close()
 	if err != nil {

@@ -18,34 +18,54 @@ import (
 func (s *Store) CreateTask(ctx context.Context, userID string, nt todo.NewTask) (todo.Task, error) {
 	var out todo.Task
 	err := s.run(ctx, "create-task", func(conn *pgxpool.Conn) error {
-		now := s.now()
-		t := todo.Task{
-			UserID:      userID,
-			Title:       nt.Title,
-			Description: nt.Description,
-			Priority:    nt.Priority,
-			Tags:        nt.Tags,
-			DueAt:       nt.DueAt,
-			CreatedAt:   now,
-			UpdatedAt:   now,
-		}
-		if t.Priority == "" {
-			t.Priority = todo.PriorityNone
-		}
-		t = todo.SetCompleted(t, nt.Completed, now)
 		var err error
-		out, err = scanTask(conn.QueryRow(ctx, `
-			INSERT INTO tasks (user_id, title, title_key, description, search_key, completed,
-			                   priority, tags, due_at, completed_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-			RETURNING id, user_id, title, description, completed, priority, tags,
-			          due_at, completed_at, created_at, updated_at, version`,
-			t.UserID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
-			t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
-			t.CreatedAt, t.UpdatedAt))
+		out, err = createTask(ctx, conn, userID, nt, s.now())
 		return err
 	})
+	if err == nil {
+		s.hub.notify(userID)
+	}
 	return out, err
+}
+
+// queryRower is a connection or a transaction.
+type queryRower interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// createTask inserts a new task numbered with the user's next change number,
+// in one statement: taking the number locks the user's counter row until the
+// statement's transaction commits, so the user's numbers are handed out in
+// commit order. The counter's trigger sends the change notification
+// (migrations/00002_sync.sql).
+func createTask(ctx context.Context, q queryRower, userID string, nt todo.NewTask, now time.Time) (todo.Task, error) {
+	t := todo.Task{
+		UserID:      userID,
+		Title:       nt.Title,
+		Description: nt.Description,
+		Priority:    nt.Priority,
+		Tags:        nt.Tags,
+		DueAt:       nt.DueAt,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	if t.Priority == "" {
+		t.Priority = todo.PriorityNone
+	}
+	t = todo.SetCompleted(t, nt.Completed, now)
+	return scanTask(q.QueryRow(ctx, `
+		WITH change AS (
+			INSERT INTO task_users (user_id, seq) VALUES ($1, 1)
+			ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + 1
+			RETURNING seq)
+		INSERT INTO tasks (user_id, title, title_key, description, search_key, completed,
+		                   priority, tags, due_at, completed_at, created_at, updated_at, seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, (SELECT seq FROM change))
+		RETURNING id, user_id, title, description, completed, priority, tags,
+		          due_at, completed_at, created_at, updated_at, version, seq`,
+		t.UserID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
+		t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
+		t.CreatedAt, t.UpdatedAt))
 }
 
 // GetTask returns one of the user's tasks. Errors: todo.ErrNotFound,
@@ -56,7 +76,7 @@ func (s *Store) GetTask(ctx context.Context, userID string, id int64) (todo.Task
 		var err error
 		out, err = scanTask(conn.QueryRow(ctx, `
 			SELECT id, user_id, title, description, completed, priority, tags,
-			       due_at, completed_at, created_at, updated_at, version
+			       due_at, completed_at, created_at, updated_at, version, seq
 			FROM tasks
 			WHERE id = $1 AND user_id = $2`,
 			id, userID))
@@ -74,50 +94,70 @@ func (s *Store) UpdateTask(ctx context.Context, userID string, id int64, p todo.
 // CompleteTask sets the task's completion to *completed, or toggles it when
 // completed is nil; otherwise as UpdateTask.
 func (s *Store) CompleteTask(ctx context.Context, userID string, id int64, completed *bool, ifVersion int64) (todo.Task, error) {
-	return s.modify(ctx, "complete-task", userID, id, ifVersion, func(t todo.Task, now time.Time) todo.Task {
+	return s.modify(ctx, "complete-task", userID, id, ifVersion, completion(completed))
+}
+
+// completion is the change CompleteTask makes: set to *completed, or toggle
+// when completed is nil.
+func completion(completed *bool) func(todo.Task, time.Time) todo.Task {
+	return func(t todo.Task, now time.Time) todo.Task {
 		done := !t.Completed
 		if completed != nil {
 			done = *completed
 		}
 		return todo.SetCompleted(t, done, now)
-	})
+	}
 }
 
-// modify is one read-modify-write transaction on a task: the row is locked,
-// its version checked, change applied in Go and the result written back.
+// modify is one read-modify-write transaction on a task (modifyTask).
 func (s *Store) modify(ctx context.Context, op, userID string, id, ifVersion int64,
 	change func(t todo.Task, now time.Time) todo.Task) (todo.Task, error) {
 	var out todo.Task
 	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
-		cur, err := scanTask(tx.QueryRow(ctx, `
-			SELECT id, user_id, title, description, completed, priority, tags,
-			       due_at, completed_at, created_at, updated_at, version
-			FROM tasks
-			WHERE id = $1 AND user_id = $2
-			FOR UPDATE`,
-			id, userID))
-		if err != nil {
-			return err
-		}
-		if ifVersion != 0 && cur.Version != ifVersion {
-			return todo.ErrPreconditionFailed
-		}
-		now := s.now()
-		t := change(cur, now)
-		out, err = scanTask(tx.QueryRow(ctx, `
-			UPDATE tasks
-			SET title = $3, title_key = $4, description = $5, search_key = $6, completed = $7,
-			    priority = $8, tags = $9, due_at = $10, completed_at = $11,
-			    updated_at = $12, version = version + 1
-			WHERE id = $1 AND user_id = $2
-			RETURNING id, user_id, title, description, completed, priority, tags,
-			          due_at, completed_at, created_at, updated_at, version`,
-			id, userID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
-			t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
-			now))
+		var err error
+		out, err = modifyTask(ctx, tx, userID, id, ifVersion, s.now(), change)
 		return err
 	})
+	if err == nil {
+		s.hub.notify(userID)
+	}
 	return out, err
+}
+
+// modifyTask locks the task, checks its version, applies change in Go and
+// writes the result back with the user's next change number, taken in the
+// same statement (see createTask).
+func modifyTask(ctx context.Context, tx pgx.Tx, userID string, id, ifVersion int64, now time.Time,
+	change func(t todo.Task, now time.Time) todo.Task) (todo.Task, error) {
+	cur, err := scanTask(tx.QueryRow(ctx, `
+		SELECT id, user_id, title, description, completed, priority, tags,
+		       due_at, completed_at, created_at, updated_at, version, seq
+		FROM tasks
+		WHERE id = $1 AND user_id = $2
+		FOR UPDATE`,
+		id, userID))
+	if err != nil {
+		return todo.Task{}, err
+	}
+	if ifVersion != 0 && cur.Version != ifVersion {
+		return todo.Task{}, todo.ErrPreconditionFailed
+	}
+	t := change(cur, now)
+	return scanTask(tx.QueryRow(ctx, `
+		WITH change AS (
+			INSERT INTO task_users (user_id, seq) VALUES ($2, 1)
+			ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + 1
+			RETURNING seq)
+		UPDATE tasks
+		SET title = $3, title_key = $4, description = $5, search_key = $6, completed = $7,
+		    priority = $8, tags = $9, due_at = $10, completed_at = $11,
+		    updated_at = $12, version = version + 1, seq = (SELECT seq FROM change)
+		WHERE id = $1 AND user_id = $2
+		RETURNING id, user_id, title, description, completed, priority, tags,
+		          due_at, completed_at, created_at, updated_at, version, seq`,
+		id, userID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
+		t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
+		now))
 }
 
 // DeleteTask removes the task and returns it as it was. Errors:
@@ -126,12 +166,25 @@ func (s *Store) DeleteTask(ctx context.Context, userID string, id int64, ifVersi
 	var out todo.Task
 	err := s.run(ctx, "delete-task", func(conn *pgxpool.Conn) error {
 		var err error
+		// One statement deletes the task, takes the user's next change number
+		// (only when a task was deleted) and leaves the tombstone.
 		out, err = scanTask(conn.QueryRow(ctx, `
-			DELETE FROM tasks
-			WHERE id = $1 AND user_id = $2 AND ($3::bigint = 0 OR version = $3::bigint)
-			RETURNING id, user_id, title, description, completed, priority, tags,
-			          due_at, completed_at, created_at, updated_at, version`,
-			id, userID, ifVersion))
+			WITH gone AS (
+				DELETE FROM tasks
+				WHERE id = $1 AND user_id = $2 AND ($3::bigint = 0 OR version = $3::bigint)
+				RETURNING id, user_id, title, description, completed, priority, tags,
+				          due_at, completed_at, created_at, updated_at, version, seq),
+			change AS (
+				INSERT INTO task_users (user_id, seq) SELECT $2::text, 1 FROM gone
+				ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + 1
+				RETURNING seq),
+			tombstone AS (
+				INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
+				SELECT $2::text, change.seq, gone.id, $4::timestamptz FROM gone, change)
+			SELECT id, user_id, title, description, completed, priority, tags,
+			       due_at, completed_at, created_at, updated_at, version, seq
+			FROM gone`,
+			id, userID, ifVersion, s.now()))
 		if err == nil || ifVersion == 0 {
 			return err
 		}
@@ -148,6 +201,9 @@ func (s *Store) DeleteTask(ctx context.Context, userID string, id int64, ifVersi
 		}
 		return todo.ErrNotFound
 	})
+	if err == nil {
+		s.hub.notify(userID)
+	}
 	return out, err
 }
 
@@ -282,7 +338,7 @@ func listQuery(userID string, f todo.TaskFilter) (string, []any) {
 	column := sortColumn(f.Sort)
 	selectPage := func(conds []string) string {
 		return `(SELECT id, user_id, title, description, completed, priority, tags,
-		        due_at, completed_at, created_at, updated_at, version
+		        due_at, completed_at, created_at, updated_at, version, seq
 		FROM tasks
 		WHERE ` + strings.Join(conds, " AND ") + `
 		ORDER BY ` + column + ` ` + dir + `, id ` + dir + `
@@ -342,13 +398,13 @@ func datedFirst(tasks []todo.Task) []todo.Task {
 }
 
 // scanTask reads the columns id, user_id, title, description, completed,
-// priority, tags, due_at, completed_at, created_at, updated_at, version.
+// priority, tags, due_at, completed_at, created_at, updated_at, version, seq.
 func scanTask(row pgx.Row) (todo.Task, error) {
 	var t todo.Task
 	var rank int16
 	var due, completedAt *time.Time
 	if err := row.Scan(&t.ID, &t.UserID, &t.Title, &t.Description, &t.Completed, &rank, &t.Tags,
-		&due, &completedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version); err != nil {
+		&due, &completedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version, &t.Seq); err != nil {
 		return todo.Task{}, err
 	}
 	t.Priority = todo.PriorityFromRank(int(rank))

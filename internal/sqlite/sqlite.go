@@ -54,13 +54,19 @@ type Options struct {
 }
 
 // Store is todo.Store on one SQLite database file. It is safe for concurrent use.
+//
+// Change notifications (Subscribe) reach the subscribers of this Store only:
+// another process on the same file writes without telling this one.
 type Store struct {
-	write  *sql.DB // exactly one connection; every write transaction runs here
-	read   *sql.DB // query_only connections
-	now    func() time.Time
-	log    *slog.Logger
-	latest int64 // the newest embedded migration: Ping requires the schema to be there
-	closed atomic.Bool
+	write    *sql.DB // exactly one connection; every write transaction runs here
+	read     *sql.DB // query_only connections
+	now      func() time.Time
+	log      *slog.Logger
+	latest   int64 // the newest embedded migration: Ping requires the schema to be there
+	closed   atomic.Bool
+	hub      *hub
+	inFlight inFlight
+	key      serverKey
 }
 
 var _ todo.Store = (*Store)(nil)
@@ -75,7 +81,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := checkPath(path); err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	s := &Store{now: opts.Now, log: opts.Logger}
+	s := &Store{now: opts.Now, log: opts.Logger, hub: newHub()}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -252,6 +258,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.hub.close()
 	var errs []error
 	if s.read != nil {
 		errs = append(errs, s.read.Close())
@@ -277,6 +284,16 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// userTx is writeTx for a write to userID's tasks: once it commits, the
+// user's subscribers are told.
+func (s *Store) userTx(ctx context.Context, userID string, fn func(tx *sql.Tx) error) error {
+	if err := s.writeTx(ctx, fn); err != nil {
+		return err
+	}
+	s.hub.notify(userID)
+	return nil
 }
 
 // readTx runs fn in one read transaction, so that every statement of fn sees

@@ -64,11 +64,11 @@ const planTasks = 100_000
 const bulkInsertSQL = `
 WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?)
 INSERT INTO tasks (user_id, title, title_key, search_key, completed, completed_at, priority,
-                   tags, due_at, created_at, updated_at)
+                   tags, due_at, created_at, updated_at, seq)
 SELECT ?, 'Task ' || (i / 3), 'task ' || (i / 3), 'task ' || (i / 3), i % 2,
        CASE WHEN i % 2 = 1 THEN 1700000000000000 + i END, (i * 4) / (? + 1), '[]',
        CASE WHEN i % 3 = 0 THEN NULL ELSE 1800000000000000 + (i / 2) * 1000000 END,
-       1700000000000000 + (i / 3) * 1000, 1700000000000000 + (i / 2) * 1000
+       1700000000000000 + (i / 3) * 1000, 1700000000000000 + (i / 2) * 1000, i
 FROM n`
 
 // TestListQueryPlans checks that every list query, as the store builds it, is
@@ -274,8 +274,8 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 	if after := schema(t, s); !slices.Equal(after, before) {
 		t.Errorf("schema changed by a second Migrate:\n%v\n%v", before, after)
 	}
-	if got := versionRows(t, s); !slices.Equal(got, []int64{0, 1}) {
-		t.Errorf("version rows %v, want [0 1]", got)
+	if got := versionRows(t, s); !slices.Equal(got, []int64{0, 1, 2}) {
+		t.Errorf("version rows %v, want [0 1 2]", got)
 	}
 	if _, err := s.GetTask(ctx, "u", task.ID); err != nil {
 		t.Errorf("task after a second Migrate: %v", err)
@@ -338,8 +338,8 @@ func TestConcurrentMigrate(t *testing.T) {
 					t.Errorf("replica %d: Ping: %v", i, err)
 				}
 			}
-			if got := versionRows(t, stores[0]); !slices.Equal(got, []int64{0, 1}) {
-				t.Errorf("version rows %v, want each version once: [0 1]", got)
+			if got := versionRows(t, stores[0]); !slices.Equal(got, []int64{0, 1, 2}) {
+				t.Errorf("version rows %v, want each version once: [0 1 2]", got)
 			}
 		})
 	}

@@ -12,22 +12,31 @@ import (
 	"github.com/todod/todod/internal/todo"
 )
 
-// Every statement the Store runs is here (goose runs the migrations), and
-// every one that touches tasks is filtered by user_id.
+// Every statement of the task CRUD is here, those of the changes feed, bulk
+// edits, stats and idempotency keys in sync.go (goose runs the migrations);
+// every one that touches a user's rows is filtered by user_id.
 
 // pingSQL reads the schema version that Migrate recorded.
 const pingSQL = `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied = 1`
 
+// nextSeqSQL takes the user's next n change numbers and returns the last
+// one. Every write runs it in its own transaction, on the single writer
+// connection, so numbers are handed out in commit order.
+const nextSeqSQL = `
+INSERT INTO task_users (user_id, seq) VALUES (?, ?)
+ON CONFLICT (user_id) DO UPDATE SET seq = seq + excluded.seq
+RETURNING seq`
+
 const insertTaskSQL = `
 INSERT INTO tasks (user_id, title, title_key, description, search_key, completed, priority,
-                   tags, due_at, completed_at, created_at, updated_at, version)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                   tags, due_at, completed_at, created_at, updated_at, version, seq)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 RETURNING id, user_id, title, description, completed, priority, tags, due_at, completed_at,
-          created_at, updated_at, version`
+          created_at, updated_at, version, seq`
 
 const getTaskSQL = `
 SELECT id, user_id, title, description, completed, priority, tags, due_at, completed_at,
-       created_at, updated_at, version
+       created_at, updated_at, version, seq
 FROM tasks
 WHERE id = ? AND user_id = ?`
 
@@ -37,20 +46,25 @@ WHERE id = ? AND user_id = ?`
 const updateTaskSQL = `
 UPDATE tasks
 SET title = ?, title_key = ?, description = ?, search_key = ?, completed = ?, priority = ?,
-    tags = ?, due_at = ?, completed_at = ?, updated_at = ?, version = version + 1
+    tags = ?, due_at = ?, completed_at = ?, updated_at = ?, version = version + 1, seq = ?
 WHERE id = ? AND user_id = ? AND version = ?
 RETURNING id, user_id, title, description, completed, priority, tags, due_at, completed_at,
-          created_at, updated_at, version`
+          created_at, updated_at, version, seq`
 
 const deleteTaskSQL = `
 DELETE FROM tasks
 WHERE id = ? AND user_id = ? AND version = ?`
 
+// insertTombstoneSQL records a deletion for the changes feed.
+const insertTombstoneSQL = `
+INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
+VALUES (?, ?, ?, ?)`
+
 // listSelectSQL starts every list query; listQueries adds the index, WHERE,
 // ORDER BY and LIMIT.
 const listSelectSQL = `
 SELECT id, user_id, title, description, completed, priority, tags, due_at, completed_at,
-       created_at, updated_at, version
+       created_at, updated_at, version, seq
 FROM tasks INDEXED BY `
 
 // countSQL starts the count query; filterWhere adds its WHERE.
@@ -97,7 +111,21 @@ func (s *Store) CreateTask(ctx context.Context, userID string, nt todo.NewTask) 
 	if err := nt.Normalize(); err != nil {
 		return todo.Task{}, fmt.Errorf("%s: %w", op, err)
 	}
-	now := s.clock()
+	var created todo.Task
+	err := s.userTx(ctx, userID, func(tx *sql.Tx) error {
+		var err error
+		created, err = createTask(ctx, tx, userID, nt, s.clock())
+		return err
+	})
+	if err != nil {
+		return todo.Task{}, s.mapErr(ctx, op, err)
+	}
+	return created, nil
+}
+
+// createTask inserts a new, normalised task in a write transaction, with the
+// user's next change number.
+func createTask(ctx context.Context, tx *sql.Tx, userID string, nt todo.NewTask, now time.Time) (todo.Task, error) {
 	t := todo.Task{
 		UserID:      userID,
 		Title:       nt.Title,
@@ -109,21 +137,23 @@ func (s *Store) CreateTask(ctx context.Context, userID string, nt todo.NewTask) 
 	t = todo.SetCompleted(t, nt.Completed, now)
 	tags, err := encodeTags(t.Tags)
 	if err != nil {
-		return todo.Task{}, fmt.Errorf("%s: %w", op, err)
+		return todo.Task{}, err
 	}
-	var created todo.Task
-	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		created, err = scanTask(tx.QueryRowContext(ctx, insertTaskSQL,
-			userID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
-			t.Completed, t.Priority.Rank(), tags, microsPtr(t.DueAt), microsPtr(t.CompletedAt),
-			now.UnixMicro(), now.UnixMicro()))
-		return err
-	})
+	seq, err := nextSeq(ctx, tx, userID, 1)
 	if err != nil {
-		return todo.Task{}, s.mapErr(ctx, op, err)
+		return todo.Task{}, err
 	}
-	return created, nil
+	return scanTask(tx.QueryRowContext(ctx, insertTaskSQL,
+		userID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
+		t.Completed, t.Priority.Rank(), tags, microsPtr(t.DueAt), microsPtr(t.CompletedAt),
+		now.UnixMicro(), now.UnixMicro(), seq))
+}
+
+// nextSeq takes the user's next n change numbers and returns the last one.
+func nextSeq(ctx context.Context, tx *sql.Tx, userID string, n int) (int64, error) {
+	var last int64
+	err := tx.QueryRowContext(ctx, nextSeqSQL, userID, n).Scan(&last)
+	return last, err
 }
 
 // GetTask returns one of the user's tasks.
@@ -150,33 +180,27 @@ func (s *Store) UpdateTask(ctx context.Context, userID string, id int64, p todo.
 
 // CompleteTask sets or toggles the completion of one of the user's tasks.
 func (s *Store) CompleteTask(ctx context.Context, userID string, id int64, completed *bool, ifVersion int64) (todo.Task, error) {
-	return s.modify(ctx, "complete task", userID, id, ifVersion, func(t todo.Task, now time.Time) todo.Task {
+	return s.modify(ctx, "complete task", userID, id, ifVersion, completion(completed))
+}
+
+// completion is the change CompleteTask makes: set to *completed, or toggle
+// when completed is nil.
+func completion(completed *bool) func(todo.Task, time.Time) todo.Task {
+	return func(t todo.Task, now time.Time) todo.Task {
 		c := !t.Completed
 		if completed != nil {
 			c = *completed
 		}
 		return todo.SetCompleted(t, c, now)
-	})
+	}
 }
 
 // modify is the read-change-write transaction of UpdateTask and CompleteTask.
 func (s *Store) modify(ctx context.Context, op, userID string, id, ifVersion int64, change func(todo.Task, time.Time) todo.Task) (todo.Task, error) {
 	var out todo.Task
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		cur, err := currentTask(ctx, tx, userID, id, ifVersion)
-		if err != nil {
-			return err
-		}
-		now := s.clock()
-		next := change(cur, now)
-		tags, err := encodeTags(next.Tags)
-		if err != nil {
-			return err
-		}
-		out, err = scanTask(tx.QueryRowContext(ctx, updateTaskSQL,
-			next.Title, todo.TitleKey(next.Title), next.Description, todo.SearchKey(next.Title, next.Description),
-			next.Completed, next.Priority.Rank(), tags, microsPtr(next.DueAt), microsPtr(next.CompletedAt),
-			now.UnixMicro(), id, userID, cur.Version))
+	err := s.userTx(ctx, userID, func(tx *sql.Tx) error {
+		var err error
+		out, err = modifyTask(ctx, tx, userID, id, ifVersion, s.clock(), change)
 		return err
 	})
 	if err != nil {
@@ -185,16 +209,51 @@ func (s *Store) modify(ctx context.Context, op, userID string, id, ifVersion int
 	return out, nil
 }
 
+// modifyTask reads a task in a write transaction, checks the precondition,
+// applies change and writes the result back with the user's next change
+// number.
+func modifyTask(ctx context.Context, tx *sql.Tx, userID string, id, ifVersion int64, now time.Time,
+	change func(todo.Task, time.Time) todo.Task) (todo.Task, error) {
+	cur, err := currentTask(ctx, tx, userID, id, ifVersion)
+	if err != nil {
+		return todo.Task{}, err
+	}
+	seq, err := nextSeq(ctx, tx, userID, 1)
+	if err != nil {
+		return todo.Task{}, err
+	}
+	return writeBack(ctx, tx, cur, change(cur, now), now, seq)
+}
+
+// writeBack stores next, the new state of cur, as the write numbered seq.
+func writeBack(ctx context.Context, tx *sql.Tx, cur, next todo.Task, now time.Time, seq int64) (todo.Task, error) {
+	tags, err := encodeTags(next.Tags)
+	if err != nil {
+		return todo.Task{}, err
+	}
+	return scanTask(tx.QueryRowContext(ctx, updateTaskSQL,
+		next.Title, todo.TitleKey(next.Title), next.Description, todo.SearchKey(next.Title, next.Description),
+		next.Completed, next.Priority.Rank(), tags, microsPtr(next.DueAt), microsPtr(next.CompletedAt),
+		now.UnixMicro(), seq, cur.ID, cur.UserID, cur.Version))
+}
+
 // DeleteTask removes one of the user's tasks and returns it as it was.
 func (s *Store) DeleteTask(ctx context.Context, userID string, id int64, ifVersion int64) (todo.Task, error) {
 	const op = "delete task"
 	var gone todo.Task
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.userTx(ctx, userID, func(tx *sql.Tx) error {
 		var err error
 		if gone, err = currentTask(ctx, tx, userID, id, ifVersion); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, deleteTaskSQL, id, userID, gone.Version)
+		seq, err := nextSeq(ctx, tx, userID, 1)
+		if err != nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, deleteTaskSQL, id, userID, gone.Version); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, insertTombstoneSQL, userID, seq, id, s.clock().UnixMicro())
 		return err
 	})
 	if err != nil {
@@ -429,7 +488,7 @@ func scanTask(r rowScanner) (todo.Task, error) {
 		createdAt, updatedAt int64
 	)
 	if err := r.Scan(&t.ID, &t.UserID, &t.Title, &description, &t.Completed, &rank, &tags,
-		&dueAt, &completedAt, &createdAt, &updatedAt, &t.Version); err != nil {
+		&dueAt, &completedAt, &createdAt, &updatedAt, &t.Version, &t.Seq); err != nil {
 		return todo.Task{}, err
 	}
 	if description.Valid {

@@ -3,6 +3,8 @@ package todo
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -54,11 +56,85 @@ const (
 // MaxBulkIDs is the most tasks one bulk request may name.
 const MaxBulkIDs = 500
 
-// Bulk is a validated bulk request: all or nothing.
+// Bulk is a validated bulk request: all or nothing. Every named task is
+// written, as CompleteTask or UpdateTask would write it, even when its fields
+// end up as they were: its Version and UpdatedAt move and it takes a change
+// number of its own, in the order of IDs.
 type Bulk struct {
 	Action BulkAction
 	IDs    []int64  // 1..MaxBulkIDs distinct ids
 	Tags   []string // tag/untag only: 1..MaxTags normalised tags
+}
+
+// Validate checks what a store relies on: a known action, 1..MaxBulkIDs
+// distinct ids, and for tag and untag 1..MaxTags tags. Stores call it
+// defensively; the API validates its input in its own words first.
+func (b Bulk) Validate() error {
+	var ps problems
+	switch b.Action {
+	case BulkComplete, BulkReopen, BulkDelete:
+	case BulkTag, BulkUntag:
+		if len(b.Tags) == 0 || len(b.Tags) > MaxTags {
+			ps.add("tags", fmt.Sprintf("must have 1 to %d tags", MaxTags), len(b.Tags))
+		}
+	default:
+		ps.add("action", "must be one of complete, reopen, delete, tag, untag", string(b.Action))
+	}
+	if len(b.IDs) == 0 || len(b.IDs) > MaxBulkIDs {
+		ps.add("ids", fmt.Sprintf("must have 1 to %d ids", MaxBulkIDs), len(b.IDs))
+	}
+	seen := make(map[int64]bool, len(b.IDs))
+	for i, id := range b.IDs {
+		if seen[id] {
+			ps.add(fmt.Sprintf("ids[%d]", i), "duplicate id", id)
+		}
+		seen[id] = true
+	}
+	return ps.err()
+}
+
+// Apply returns the state b leaves each task in: cur[i] is the current state
+// of the task b.IDs[i]. Complete and reopen follow SetCompleted; tag appends
+// the tags a task lacks, in b.Tags' order; untag removes b.Tags. It does not
+// touch UpdatedAt, Version or Seq; stores do. For BulkDelete it returns cur.
+// When tagging would give tasks more than MaxTags tags it returns a
+// *ValidationError naming each of them as "ids[i]".
+func (b Bulk) Apply(cur []Task, now time.Time) ([]Task, error) {
+	if b.Action == BulkDelete {
+		return cur, nil
+	}
+	var ps problems
+	out := make([]Task, len(cur))
+	for i, t := range cur {
+		switch b.Action {
+		case BulkComplete:
+			t = SetCompleted(t, true, now)
+		case BulkReopen:
+			t = SetCompleted(t, false, now)
+		case BulkTag:
+			tags := slices.Clone(t.Tags)
+			for _, tag := range b.Tags {
+				if !slices.Contains(tags, tag) {
+					tags = append(tags, tag)
+				}
+			}
+			if len(tags) > MaxTags {
+				ps.add(fmt.Sprintf("ids[%d]", i),
+					fmt.Sprintf("tagging would give task %d %d tags; a task has at most %d", t.ID, len(tags), MaxTags), t.ID)
+			}
+			t.Tags = tags
+		case BulkUntag:
+			t.Tags = slices.DeleteFunc(slices.Clone(t.Tags), func(tag string) bool { return slices.Contains(b.Tags, tag) })
+		}
+		if t.Tags == nil {
+			t.Tags = []string{}
+		}
+		out[i] = t
+	}
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // BulkResult is the outcome for one id: the task as it is afterwards, or
@@ -94,6 +170,10 @@ var (
 // IdempotencyTTL is how long a key's first response is kept.
 const IdempotencyTTL = 24 * time.Hour
 
+// MaxIdempotencyKeyLen is the longest idempotency key, in bytes. Stores refuse
+// an empty or longer key with a *ValidationError on field "Idempotency-Key".
+const MaxIdempotencyKeyLen = 255
+
 // SavedResponse is the first response to an idempotent request, replayed to
 // retries.
 type SavedResponse struct {
@@ -112,25 +192,55 @@ type Idempotency struct {
 	Render      func(Task) (SavedResponse, error)
 }
 
+// ChangeNotifier tells a process that a user's tasks changed.
+type ChangeNotifier interface {
+	// Subscribe returns a channel that receives a signal after a write to
+	// userID's tasks commits, in this process or in another one on the same
+	// database where the engine supports it, and a function that ends the
+	// subscription (call it exactly once; it does not close the channel).
+	// Signals carry no data and coalesce: the channel holds at most one, and
+	// a writer never waits for a subscriber. A signal may also be spurious
+	// (for instance after a lost connection, when changes may have been
+	// missed), so a subscriber answers every signal by reading Changes from
+	// its position. Other users' writes never signal. The channel is closed
+	// when the store is closed.
+	Subscribe(userID string) (<-chan struct{}, func())
+}
+
 // SyncStore is the part of the Store contract that serves offline-first
 // clients, live updates, bulk edits and idempotent retries. Every method takes
 // the user id first, like Store's.
 type SyncStore interface {
 	// Changes returns up to limit changes after position since (0: from the
-	// beginning), oldest first. Errors: ErrUnavailable.
+	// beginning), oldest first: Tasks and Deleted are each in Seq order, and
+	// together hold the lowest sequence numbers above since. A limit of 0
+	// means DefaultChangesLimit. Errors: *ValidationError (since < 0, limit
+	// outside 0..MaxChangesLimit), ErrUnavailable.
 	Changes(ctx context.Context, userID string, since int64, limit int) (Changes, error)
-	// BulkTasks applies b to every named task in one transaction. Errors:
-	// *MissingTasksError, ErrUnavailable.
+	// BulkTasks applies b to every named task in one transaction and returns
+	// one result per id, in the order of b.IDs. Tag adds the tags a task
+	// lacks, after its own, and untag removes them. Errors: *MissingTasksError,
+	// *ValidationError (field "ids[i]": tagging would give that task more than
+	// MaxTags tags), ErrUnavailable; nothing is applied on any error.
 	BulkTasks(ctx context.Context, userID string, b Bulk) ([]BulkResult, error)
 	// TaskStats counts the user's tasks in one query; overdue means not
 	// completed and due before now. Errors: ErrUnavailable.
 	TaskStats(ctx context.Context, userID string, now time.Time) (Stats, error)
 	// CreateTaskOnce is CreateTask under an idempotency key. A retry of a
-	// completed request returns the saved response and replayed = true. Errors:
-	// ErrIdempotencyInFlight, ErrIdempotencyMismatch, ErrUnavailable.
+	// completed request returns the saved response and replayed = true. A
+	// write that fails saves nothing, so its retry runs again. Errors:
+	// ErrIdempotencyInFlight, ErrIdempotencyMismatch, *ValidationError (the
+	// key), an error of Render, ErrUnavailable.
 	CreateTaskOnce(ctx context.Context, userID string, t NewTask, idem Idempotency) (resp SavedResponse, replayed bool, err error)
-	// CompleteTaskOnce is CompleteTask under an idempotency key, as CreateTaskOnce.
+	// CompleteTaskOnce is CompleteTask under an idempotency key, as
+	// CreateTaskOnce; ErrNotFound and ErrPreconditionFailed save nothing.
 	CompleteTaskOnce(ctx context.Context, userID string, id int64, completed *bool, ifVersion int64, idem Idempotency) (resp SavedResponse, replayed bool, err error)
 	// LatestChange is the user's highest change number (0 when none).
+	// Errors: ErrUnavailable.
 	LatestChange(ctx context.Context, userID string) (int64, error)
+	// ServerKey is a random 32-byte secret created once per database and the
+	// same for every process on it, for signing change cursors. Errors:
+	// ErrUnavailable.
+	ServerKey(ctx context.Context) ([]byte, error)
+	ChangeNotifier
 }

@@ -292,4 +292,5 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error
+	SyncStore
 }

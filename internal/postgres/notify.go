@@ -1,0 +1,232 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// hub fans change signals out to the subscribers of each user. A signal is
+// a send on a channel with a buffer of one that never blocks: a subscriber
+// that has not yet read the last signal gets nothing more, which loses
+// nothing, since a signal only says "read the changes again".
+type hub struct {
+	mu     sync.Mutex
+	subs   map[string]map[chan struct{}]struct{}
+	closed bool
+}
+
+func newHub() *hub {
+	return &hub{subs: make(map[string]map[chan struct{}]struct{})}
+}
+
+// subscribe registers a channel for userID's signals; cancel removes it.
+// After close, the channel comes closed.
+func (h *hub) subscribe(userID string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		close(ch)
+		return ch, func() {}
+	}
+	if h.subs[userID] == nil {
+		h.subs[userID] = make(map[chan struct{}]struct{})
+	}
+	h.subs[userID][ch] = struct{}{}
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			delete(h.subs[userID], ch)
+			if len(h.subs[userID]) == 0 {
+				delete(h.subs, userID)
+			}
+		})
+	}
+}
+
+// notify signals every subscriber of userID.
+func (h *hub) notify(userID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs[userID] {
+		signal(ch)
+	}
+}
+
+// notifyAll signals every subscriber.
+func (h *hub) notifyAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, chans := range h.subs {
+		for ch := range chans {
+			signal(ch)
+		}
+	}
+}
+
+// close closes every subscriber's channel and refuses new subscribers.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for _, chans := range h.subs {
+		for ch := range chans {
+			close(ch)
+		}
+	}
+	h.subs = nil
+}
+
+// signal sends on ch unless a signal is already waiting there.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// changesChannel is the NOTIFY channel of every committed write; the payload
+// is the user id (migrations/00002_sync.sql).
+const changesChannel = "todod_changes"
+
+// Timing of the LISTEN connection.
+const (
+	listenMinBackoff   = 100 * time.Millisecond
+	listenMaxBackoff   = 10 * time.Second
+	listenConnTimeout  = 10 * time.Second
+	listenIdleCheck    = 30 * time.Second // a silent connection is pinged this often
+	listenPingTimeout  = 5 * time.Second
+	listenAppName      = "todod-listen"
+	listenCloseTimeout = time.Second
+)
+
+// listener holds one connection per Store, outside the pool, that LISTENs
+// on changesChannel and signals the hub's subscribers of each notified user.
+// It starts with the first Subscribe, so a store that serves no event
+// stream opens no extra connection, and stops on Close.
+type listener struct {
+	cfg *pgx.ConnConfig
+	log *slog.Logger
+	hub *hub
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func newListener(cfg *pgx.ConnConfig, log *slog.Logger, h *hub) *listener {
+	cfg = cfg.Copy()
+	// The listening session shows as such in pg_stat_activity.
+	cfg.RuntimeParams["application_name"] = listenAppName
+	return &listener{cfg: cfg, log: log, hub: h}
+}
+
+// start runs the listening loop unless it runs already or was stopped.
+func (l *listener) start() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started || l.stopped {
+		return
+	}
+	l.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel, l.done = cancel, make(chan struct{})
+	go l.run(ctx)
+}
+
+// stop ends the loop and waits for it to close its connection.
+func (l *listener) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	cancel, done := l.cancel, l.done
+	l.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// run keeps a LISTEN session open until ctx ends, reconnecting after a
+// failure with a growing, jittered pause.
+func (l *listener) run(ctx context.Context) {
+	defer close(l.done)
+	backoff := listenMinBackoff
+	for {
+		listened, err := l.listen(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if listened {
+			backoff = listenMinBackoff
+		}
+		l.log.WarnContext(ctx, "postgres: change notifications interrupted; reconnecting",
+			"err", err, "retry_in", backoff)
+		if !sleep(ctx, jitter(backoff)) {
+			return
+		}
+		backoff = min(2*backoff, listenMaxBackoff)
+	}
+}
+
+// listen connects, LISTENs and relays notifications until the connection
+// fails or ctx ends. listened reports whether LISTEN took effect.
+func (l *listener) listen(ctx context.Context) (listened bool, err error) {
+	cctx, cancel := context.WithTimeout(ctx, listenConnTimeout)
+	conn, err := pgx.ConnectConfig(cctx, l.cfg)
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), listenCloseTimeout)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
+		return false, err
+	}
+	// Whatever was committed while nobody listened went unnoticed: every
+	// subscriber reads its changes again.
+	l.hub.notifyAll()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenIdleCheck)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			l.hub.notify(n.Payload)
+			continue
+		case ctx.Err() != nil:
+			return true, ctx.Err()
+		case !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed():
+			return true, err
+		}
+		// A quiet connection may be a dead one that TCP has not noticed yet.
+		pctx, cancel := context.WithTimeout(ctx, listenPingTimeout)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return true, err
+		}
+	}
+}
+
+// Subscribe returns a channel signalled after each committed write to
+// userID's tasks by any process on the database (see todo.ChangeNotifier).
+// The first call opens the Store's LISTEN connection.
+func (s *Store) Subscribe(userID string) (<-chan struct{}, func()) {
+	s.listener.start()
+	return s.hub.subscribe(userID)
+}
