@@ -170,11 +170,11 @@ func (s *Server) streamEvents(ctx context.Context, in *streamEventsInput) (*huma
 	st.cleanup = append(st.cleanup, release)
 	// Subscribe before reading the position, so that a change committed in
 	// between is both after the position and notified.
-	notify, unsubscribe := s.syncer().Subscribe(sc.userID)
+	notify, unsubscribe := s.store.Subscribe(sc.userID)
 	st.notify = notify
 	st.cleanup = append(st.cleanup, unsubscribe)
 	if !st.resume {
-		if st.pos, err = s.syncer().LatestChange(ctx, sc.userID); err != nil {
+		if st.pos, err = s.store.LatestChange(ctx, sc.userID); err != nil {
 			st.close()
 			return nil, s.errorFor(ctx, err)
 		}
@@ -243,7 +243,7 @@ func (st *eventStream) run(hctx huma.Context) {
 // the stream can go on.
 func (st *eventStream) sendChanges(ctx context.Context) bool {
 	for {
-		ch, err := st.s.syncer().Changes(ctx, st.userID, st.pos, todo.MaxChangesLimit)
+		ch, err := st.s.store.Changes(ctx, st.userID, st.pos, todo.MaxChangesLimit)
 		if err != nil {
 			if ctx.Err() == nil {
 				st.s.log.LogAttrs(ctx, slog.LevelWarn, "event stream ended: reading changes failed",

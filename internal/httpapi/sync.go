@@ -92,7 +92,7 @@ func (s *Server) cursorKey(ctx context.Context) ([]byte, error) {
 	if k := s.changeKey.Load(); k != nil {
 		return *k, nil
 	}
-	k, err := s.syncer().ServerKey(ctx)
+	k, err := s.store.ServerKey(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("server key: %w", err)
 	}
@@ -140,7 +140,7 @@ func (s *Server) listChanges(ctx context.Context, in *listChangesInput) (*change
 			return nil, invalid(&huma.ErrorDetail{Location: "query.since", Message: err.Error()})
 		}
 	}
-	ch, err := s.syncer().Changes(ctx, sc.userID, since, in.Limit)
+	ch, err := s.store.Changes(ctx, sc.userID, since, in.Limit)
 	if err != nil {
 		return nil, s.errorFor(ctx, err)
 	}
@@ -200,7 +200,7 @@ func (s *Server) bulkTasks(ctx context.Context, in *bulkTasksInput) (*bulkOutput
 	if len(problems) > 0 {
 		return nil, invalid(problems...)
 	}
-	results, err := s.syncer().BulkTasks(ctx, sc.userID, b)
+	results, err := s.store.BulkTasks(ctx, sc.userID, b)
 	var missing *todo.MissingTasksError
 	var ve *todo.ValidationError
 	switch {
@@ -362,7 +362,7 @@ type getTaskStatsInput struct{}
 
 func (s *Server) getTaskStats(ctx context.Context, _ *getTaskStatsInput) (*statsOutput, error) {
 	sc := scopeFrom(ctx)
-	st, err := s.syncer().TaskStats(ctx, sc.userID, s.now())
+	st, err := s.store.TaskStats(ctx, sc.userID, s.now())
 	if err != nil {
 		return nil, s.errorFor(ctx, err)
 	}
@@ -393,12 +393,3 @@ func bulkBodyDoc(reg huma.Registry) map[string]any {
 		},
 	}}
 }
-
-// syncStore is what the sync routes need of the store.
-type syncStore interface {
-	todo.SyncStore
-	ServerKey(ctx context.Context) ([]byte, error)
-	Subscribe(userID string) (<-chan struct{}, func())
-}
-
-func (s *Server) syncer() syncStore { return s.store.(syncStore) }

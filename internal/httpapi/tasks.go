@@ -241,7 +241,7 @@ func (s *Server) createTask(ctx context.Context, in *createTaskInput) (*createdO
 		idem := idempotency(in.IdempotencyKey, fp, http.StatusCreated, func(t todo.Task) map[string]string {
 			return map[string]string{"Location": location(t), "ETag": taskETag(t)}
 		})
-		resp, again, err := s.syncer().CreateTaskOnce(ctx, sc.userID, nt, idem)
+		resp, again, err := s.store.CreateTaskOnce(ctx, sc.userID, nt, idem)
 		if err != nil {
 			return nil, s.idempotencyError(ctx, err)
 		}
@@ -337,7 +337,7 @@ func (s *Server) completeTask(ctx context.Context, in *completeTaskInput) (*comp
 		idem := idempotency(in.IdempotencyKey, fp, http.StatusOK, func(t todo.Task) map[string]string {
 			return map[string]string{"ETag": taskETag(t)}
 		})
-		resp, again, err := s.syncer().CompleteTaskOnce(ctx, sc.userID, id, completed, version, idem)
+		resp, again, err := s.store.CompleteTaskOnce(ctx, sc.userID, id, completed, version, idem)
 		if err != nil {
 			return nil, s.idempotencyError(ctx, err)
 		}
