@@ -28,7 +28,7 @@ func migrate(ctx context.Context, args []string, lookup func(string) string, std
 		return fmt.Errorf("opening the database: %w", err)
 	}
 	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
+	if err := migrateDatabase(ctx, c, store, logger); err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
 	}
 	logger.Info("migrations applied", "engine", c.Engine, "database", redactURL(c.Engine, c.DatabaseURL))

@@ -145,6 +145,20 @@ func TestNormalizeDatabaseURL(t *testing.T) {
 	}
 }
 
+func TestConfigMigrateURL(t *testing.T) {
+	c, err := load(t, map[string]string{
+		"DATABASE_URL":          "postgresql://u:p@ep-x-pooler.neon.tech/db?sslmode=require",
+		"DATABASE_URL_UNPOOLED": "postgresql+asyncpg://u:p@ep-x.neon.tech/db?ssl=require",
+	})
+	if err != nil || c.MigrateURL != "postgres://u:p@ep-x.neon.tech/db?sslmode=require" {
+		t.Fatalf("MigrateURL %q, %v", c.MigrateURL, err)
+	}
+	_, err = load(t, map[string]string{"DATABASE_URL_UNPOOLED": "postgres://u@h/db"})
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL_UNPOOLED") {
+		t.Fatalf("an unpooled URL beside SQLite must be refused: %v", err)
+	}
+}
+
 func TestConfigAuth(t *testing.T) {
 	c, err := load(t, map[string]string{"BETTER_AUTH_URL": "http://localhost:3000/"})
 	if err != nil {

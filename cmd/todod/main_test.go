@@ -232,6 +232,14 @@ func TestRunWithSecretOnPostgres(t *testing.T) {
 	dsn := freshPostgres(t)
 	secret := "e2e-secret-0123456789abcdef0123456789"
 	vars := map[string]string{"DATABASE_URL": dsn, "BETTER_AUTH_SECRET": secret, "LOG_FORMAT": "text"}
+	// DATABASE_URL_UNPOOLED is where migrations go: a wrong one fails them.
+	u, _ := url.Parse(dsn)
+	u.Path = "/todod_no_such_database"
+	bad := map[string]string{"DATABASE_URL": dsn, "BETTER_AUTH_SECRET": secret, "DATABASE_URL_UNPOOLED": u.String()}
+	if err := run(context.Background(), []string{"migrate"}, env(bad), nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "DATABASE_URL_UNPOOLED") {
+		t.Fatalf("migrate over a missing unpooled database: %v", err)
+	}
+	vars["DATABASE_URL_UNPOOLED"] = dsn
 	if err := run(context.Background(), []string{"migrate"}, env(vars), nil, io.Discard, io.Discard); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}

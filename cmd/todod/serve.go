@@ -72,6 +72,20 @@ func buildVersion() string {
 	return version
 }
 
+// migrateDatabase applies the migrations, over the direct URL when one is
+// configured, else through store.
+func migrateDatabase(ctx context.Context, c Config, store engineStore, logger *slog.Logger) error {
+	if c.MigrateURL == "" {
+		return store.Migrate(ctx)
+	}
+	direct, err := postgres.Open(ctx, c.MigrateURL, postgres.Options{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("opening DATABASE_URL_UNPOOLED: %w", err)
+	}
+	defer direct.Close()
+	return direct.Migrate(ctx)
+}
+
 // openStore opens (but does not migrate) the configured engine.
 func openStore(ctx context.Context, c Config, logger *slog.Logger) (engineStore, error) {
 	switch c.Engine {
@@ -151,6 +165,7 @@ func logConfig(logger *slog.Logger, c Config) {
 	logger.Info("configuration",
 		"engine", c.Engine,
 		"database", redactURL(c.Engine, c.DatabaseURL),
+		"migrate_database", redactURL(c.Engine, c.MigrateURL),
 		"addr", c.Addr,
 		"better_auth_secret", secret,
 		"better_auth_url", c.BetterAuthURL,
@@ -188,7 +203,7 @@ func serve(ctx context.Context, args []string, lookup func(string) string, stdou
 		return fmt.Errorf("opening the database: %w", err)
 	}
 	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
+	if err := migrateDatabase(ctx, c, store, logger); err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
 	}
 
