@@ -59,7 +59,7 @@ SQLITE_PATH="${SQLITE_PATH:-$OUTDIR/todod-bench.db}"
 BASE="http://127.0.0.1:$PORT"
 
 case "$ENGINE" in
-  postgres) DATABASE_URL="${PG_ADMIN_URL%/*}/$DB_NAME${PG_PARAMS:+?$PG_PARAMS}" ;;
+  postgres) STATS_URL="${PG_ADMIN_URL%/*}/$DB_NAME" DATABASE_URL="$STATS_URL${PG_PARAMS:+?$PG_PARAMS}" ;;
   sqlite) DATABASE_URL="file:$SQLITE_PATH" ;;
   *) echo "ENGINE must be postgres or sqlite" >&2; exit 2 ;;
 esac
@@ -133,7 +133,7 @@ cpu_busy_idle() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }
 pg_pid() {
   [ "$ENGINE" = postgres ] || return 0
   local p pp
-  for p in $(psql "$DATABASE_URL" -w -AtqXc "select pid from pg_stat_activity where pid <> pg_backend_pid()" 2>/dev/null); do
+  for p in $(psql "$STATS_URL" -w -AtqXc "select pid from pg_stat_activity where pid <> pg_backend_pid()" 2>/dev/null); do
     pp="$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || true)"
     if [ -n "$pp" ] && [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = postgres ]; then echo "$pp"; return; fi
   done
@@ -208,7 +208,7 @@ run_one() {
   set -e
   read -r b1 i1 < <(cpu_busy_idle)
   hz="$(getconf CLK_TCK)"
-  local server_cpu pg_cpu=null machine_cpu machine_busy peak_rss peak_conns hwm
+  local server_cpu pg_cpu=None machine_cpu machine_busy peak_rss peak_conns hwm
   server_cpu="$(awk -v d=$(( $(ticks "$SERVER_PID") - t0 )) -v hz="$hz" 'BEGIN{printf "%.1f", d/hz}')"
   [ -n "$pgp" ] && pg_cpu="$(awk -v d=$(( $(ticks "$pgp") - p0 )) -v hz="$hz" 'BEGIN{printf "%.1f", d/hz}')"
   machine_cpu="$(awk -v b=$(( b1 - b0 )) -v hz="$hz" 'BEGIN{printf "%.1f", b/hz}')"
@@ -228,6 +228,10 @@ d.update({"engine": "$ENGINE", "ready_ms": $READY_MS, "server_cpu_s_whole_run": 
           "todod_rss_peak_mib": round($peak_rss / 1024, 1), "todod_vmhwm_mib": round($hwm / 1024, 1),
           "established_conns_peak": $peak_conns, "cpus": $(nproc), "loadgen_exit": $rc,
           "server_log_level": "$SERVER_LOG_LEVEL"})
+# CPU that neither todod, PostgreSQL nor loadgen used: the kernel's network
+# work, and any other process that disturbed the run.
+d["other_cpu_s_whole_run"] = round(d["machine_cpu_s_whole_run"] - d["server_cpu_s_whole_run"]
+                                   - (d["postgres_cpu_s_whole_run"] or 0) - d.get("loadgen_cpu_s", 0), 1)
 json.dump(d, open(p, "w"), indent=2)
 PY
   RESULTS+=("$out")
@@ -247,7 +251,7 @@ def row(d):
          f"{d.get('rps', 0):9.1f} req/s  p50 {lat.get('p50', 0):7.2f}  p95 {lat.get('p95', 0):7.2f}  "
          f"p99 {lat.get('p99', 0):7.2f}  max {lat.get('max', 0):8.2f} ms  errors {d.get('errors', 0)}  "
          f"violations {d.get('isolation_violations', 0)}  busy_before {d['machine_busy_pct_before_run']}%  "
-         f"cpu todod/pg/machine {d['server_cpu_s_whole_run']}/{d['postgres_cpu_s_whole_run']}/{d['machine_cpu_s_whole_run']} s  "
+         f"cpu todod/pg/loadgen/other {d['server_cpu_s_whole_run']}/{d['postgres_cpu_s_whole_run']}/{d.get('loadgen_cpu_s')}/{d['other_cpu_s_whole_run']} s  "
          f"rss_peak {d['todod_rss_peak_mib']} MiB  conns {d['established_conns_peak']}  ready {d['ready_ms']} ms")
     if ol:
         s += f"  open: achieved {ol['achieved_rps']} of {ol['target_rps']}, kept_up {ol['kept_up']}, backlog_max {ol['backlog_max']}"
