@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -129,6 +130,19 @@ func (s *Server) idempotencyError(ctx context.Context, err error) error {
 		return invalid(validationErrors("header", err, nil)...)
 	}
 	return s.errorFor(ctx, err)
+}
+
+// inFlightResponse documents the 409 of an operation that takes
+// Idempotency-Key.
+func inFlightResponse(reg huma.Registry) map[string]*huma.Response {
+	return map[string]*huma.Response{"409": {
+		Description: "A request with the same Idempotency-Key is still being processed; retry after Retry-After to get its response.",
+		Content:     map[string]*huma.MediaType{problemContentType: {Schema: reg.Schema(reflect.TypeFor[problem](), true, "")}},
+		Headers: map[string]*huma.Header{"Retry-After": {
+			Description: "Seconds to wait before retrying (1).",
+			Schema:      &huma.Schema{Type: huma.TypeInteger},
+		}},
+	}}
 }
 
 // retryAfterInFlight is the Retry-After of a 409: the first request is

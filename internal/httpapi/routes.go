@@ -49,7 +49,7 @@ func (s *Server) routes(api huma.API) {
 		Description:   createDescription,
 		DefaultStatus: http.StatusCreated,
 		Errors:        []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity},
-		Responses:     success("201", "The task as stored, with its id, timestamps and ETag.", false),
+		Responses:     cloneResponses(success("201", "The task as stored, with its id, timestamps and ETag (or, for a retry under the same Idempotency-Key, the first answer again).", false), inFlightResponse(reg)),
 		Metadata:      jsonBodyDoc(reg, reflect.TypeFor[taskCreate](), true, "The task to create. Unknown fields and the read-only fields of Task are ignored."),
 	}, s.createTask)
 
@@ -102,7 +102,7 @@ func (s *Server) routes(api huma.API) {
 		Summary:     "Complete, reopen or toggle a task",
 		Description: completeDescription,
 		Errors:      writeErrors(),
-		Responses:   success("200", "The task after the change, with its new ETag.", false),
+		Responses:   cloneResponses(success("200", "The task after the change, with its new ETag (or, for a retry under the same Idempotency-Key, the first answer again).", false), inFlightResponse(reg)),
 		Metadata:    jsonBodyDoc(reg, reflect.TypeFor[taskCompletion](), false, "Optional. No body (whatever the Content-Type), or {}: toggle. {\"completed\": true|false}: set. Other fields are ignored."),
 	}, s.completeTask)
 
