@@ -29,24 +29,6 @@ import (
 // changed nothing, so its retry simply runs again. Without the header a
 // write costs nothing more than before.
 
-// headerReplayed marks a response that is the saved answer to an earlier
-// request with the same Idempotency-Key.
-const headerReplayed = "Idempotent-Replayed"
-
-// idempotencyKeyDoc describes the Idempotency-Key header of both operations.
-const idempotencyKeyDoc = "Makes the request safe to retry: 1 to 255 visible ASCII characters (a UUID is a good choice), unique per intended write. " +
-	"The first response to a key is kept for 24 hours, per user, in the database (so on every replica). " +
-	"A retry with the same key, method, route and body bytes gets that response again, with Idempotent-Replayed: true, and the write is not repeated. " +
-	"The same key with a different request (another body, another task, the other path style) is a 422; " +
-	"a retry while the first request is still in progress is a 409 with Retry-After. " +
-	"Failed requests are not kept: retrying one runs it again."
-
-// idempotencyKeyPattern is the syntax of a key: visible ASCII, no spaces.
-const idempotencyKeyPattern = `^[!-~]{1,255}$`
-
-// replayedDoc describes the Idempotent-Replayed response header.
-const replayedDoc = "true when this is the saved response to an earlier request with the same Idempotency-Key (the write was not repeated); absent otherwise."
-
 // requestFingerprint identifies a request for its idempotency key: method,
 // route template, the task id of the path (0 for none) and the exact body
 // bytes. The id is part of it because the template hides it: completing task

@@ -114,7 +114,7 @@ type getTaskInput struct {
 }
 
 type createTaskInput struct {
-	IdempotencyKey string `header:"Idempotency-Key" pattern:"^[!-~]{1,255}$" patternDescription:"1 to 255 visible ASCII characters" example:"5f0c6a5e-2f4b-4c1e-9d83-0b6a1d2c7e44" doc:"Makes the request safe to retry (see idempotency in the description)."`
+	IdempotencyKey string `header:"Idempotency-Key" pattern:"^[!-~]{1,255}$" patternDescription:"1 to 255 visible ASCII characters" example:"5f0c6a5e-2f4b-4c1e-9d83-0b6a1d2c7e44" doc:"1 to 255 visible ASCII characters (a UUID is a good choice), one per intended write, kept 24 h per user on every replica. A retry with the same key and the same request (method, route, task, exact body bytes) gets the first response again with Idempotent-Replayed: true; the same key with another request is a 422; a retry while the first is in progress is a 409."`
 	requestBody
 }
 
@@ -129,7 +129,7 @@ type updateTaskInput struct {
 type completeTaskInput struct {
 	ID             string `path:"id" pattern:"^[1-9][0-9]*$" patternDescription:"a positive integer without sign or leading zeros" example:"42" doc:"The task id: a positive 64-bit integer written without sign, leading zeros or spaces."`
 	IfMatch        string `header:"If-Match" example:"\"42.3\"" doc:"Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes."`
-	IdempotencyKey string `header:"Idempotency-Key" pattern:"^[!-~]{1,255}$" patternDescription:"1 to 255 visible ASCII characters" example:"0d9b7c1e-7a51-4f0e-b0f6-3c2a9e5d8f10" doc:"Makes the request safe to retry (see idempotency in the description)."`
+	IdempotencyKey string `header:"Idempotency-Key" pattern:"^[!-~]{1,255}$" patternDescription:"1 to 255 visible ASCII characters" example:"0d9b7c1e-7a51-4f0e-b0f6-3c2a9e5d8f10" doc:"1 to 255 visible ASCII characters (a UUID is a good choice), one per intended write, kept 24 h per user on every replica. A retry with the same key and the same request (method, route, task, exact body bytes) gets the first response again with Idempotent-Replayed: true; the same key with another request is a 422; a retry while the first is in progress is a 409."`
 	requestBody
 }
 
