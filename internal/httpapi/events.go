@@ -168,8 +168,9 @@ func (s *Server) streamEvents(ctx context.Context, in *streamEventsInput) (*huma
 			"the server is shutting down; reconnect shortly"), "Retry-After", retryAfterStore)
 	}
 	st.cleanup = append(st.cleanup, release)
-	// Subscribe before reading the position, so that a change committed in
-	// between is both after the position and notified.
+	// Subscribe before reading the position: a change that commits before
+	// LatestChange reads is within the position, and one that commits after
+	// it is signalled, so none can fall between the two.
 	notify, unsubscribe := s.store.Subscribe(sc.userID)
 	st.notify = notify
 	st.cleanup = append(st.cleanup, unsubscribe)
