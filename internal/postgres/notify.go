@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // hub fans change signals out to the subscribers of each user. A signal is
@@ -95,8 +96,8 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// changesChannel is the NOTIFY channel of every committed write; the payload
-// is the user id (migrations/00002_sync.sql).
+// changesChannel is the NOTIFY channel of committed writes; the payload is
+// the user id.
 const changesChannel = "todod_changes"
 
 // Timing of the LISTEN connection.
@@ -221,6 +222,138 @@ func (l *listener) listen(ctx context.Context) (listened bool, err error) {
 			return true, err
 		}
 	}
+}
+
+// Timing of the notifier.
+const (
+	notifyTimeout  = 5 * time.Second
+	notifyAttempts = 3
+	notifyBatch    = 1000 // users per NOTIFY statement
+)
+
+// notifier sends the NOTIFY of committed writes to the other processes, off
+// the write path: a write hands its user id over after its commit, and one
+// goroutine sends the pending ones, each user once, in one statement.
+//
+// NOTIFY inside the write's own transaction would cost every write of the
+// database its concurrency: PostgreSQL serialises the commits of notifying
+// transactions on one lock held through the commit's WAL flush, which cut
+// parallel creates to a third in BenchmarkWrites. A notification only wakes
+// subscribers, so it needs no durability: the notifying statement commits
+// with synchronous_commit off and holds that lock for no flush. The price is
+// that a process which dies between a commit and its NOTIFY leaves the other
+// processes' subscribers unwoken until the user's next write.
+type notifier struct {
+	s    *Store
+	wake chan struct{}
+
+	mu      sync.Mutex
+	pending map[string]struct{}
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func newNotifier(s *Store) *notifier {
+	return &notifier{s: s, wake: make(chan struct{}, 1), pending: make(map[string]struct{})}
+}
+
+// add queues a NOTIFY for userID, starting the goroutine on first use.
+func (n *notifier) add(userID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return
+	}
+	n.pending[userID] = struct{}{}
+	if !n.started {
+		n.started = true
+		ctx, cancel := context.WithCancel(context.Background())
+		n.cancel, n.done = cancel, make(chan struct{})
+		go n.run(ctx)
+	}
+	signal(n.wake)
+}
+
+// take empties the pending set and returns up to notifyBatch of its users.
+func (n *notifier) take() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	users := make([]string, 0, min(len(n.pending), notifyBatch))
+	for u := range n.pending {
+		if len(users) == notifyBatch {
+			signal(n.wake)
+			break
+		}
+		users = append(users, u)
+		delete(n.pending, u)
+	}
+	return users
+}
+
+// run sends the pending notifications until ctx ends, then sends what is
+// left once more.
+func (n *notifier) run(ctx context.Context) {
+	defer close(n.done)
+	for {
+		select {
+		case <-n.wake:
+			n.send(ctx, n.take())
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+			defer cancel()
+			n.send(fctx, n.take())
+			return
+		}
+	}
+}
+
+// send notifies the users, retrying a few times; on failure the other
+// processes' subscribers of these users wait for their next write.
+func (n *notifier) send(ctx context.Context, users []string) {
+	if len(users) == 0 {
+		return
+	}
+	var err error
+	for attempt := range notifyAttempts {
+		if attempt > 0 && !sleep(ctx, jitter(listenMinBackoff<<attempt)) {
+			break
+		}
+		sctx, cancel := context.WithTimeout(ctx, notifyTimeout)
+		err = n.s.run(sctx, "notify", func(conn *pgxpool.Conn) error {
+			_, err := conn.Exec(sctx, `
+				SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, u)
+				FROM unnest($2::text[]) AS u`,
+				changesChannel, users)
+			return err
+		})
+		cancel()
+		if err == nil {
+			return
+		}
+	}
+	n.s.log.WarnContext(ctx, "postgres: change notifications not sent; other processes' event streams wait for the next change",
+		"users", len(users), "err", err)
+}
+
+// stop sends what is pending and ends the goroutine.
+func (n *notifier) stop() {
+	n.mu.Lock()
+	n.stopped = true
+	cancel, done := n.cancel, n.done
+	n.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// changed tells the subscribers of userID, here and in the other processes,
+// that a write to the user's tasks committed.
+func (s *Store) changed(userID string) {
+	s.hub.notify(userID)
+	s.notifier.add(userID)
 }
 
 // Subscribe returns a channel signalled after each committed write to

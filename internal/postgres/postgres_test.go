@@ -155,6 +155,16 @@ func TestConformanceSimpleProtocol(t *testing.T) {
 	})
 }
 
+// Two stores on one database are two replicas of todod.
+func TestReplicas(t *testing.T) {
+	t.Parallel()
+	testServer(t)
+	storetest.RunReplicas(t, func(t *testing.T, now func() time.Time) (todo.Store, todo.Store) {
+		dsn := testDatabase(t)
+		return openStore(t, dsn, Options{Now: now}), openStore(t, dsn, Options{Now: now})
+	})
+}
+
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
 	dsn := testDatabase(t)

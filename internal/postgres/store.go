@@ -67,6 +67,7 @@ type Store struct {
 	acquireTimeout time.Duration
 	hub            *hub
 	listener       *listener
+	notifier       *notifier
 	key            serverKey
 }
 
@@ -117,7 +118,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		acquireTimeout = DefaultAcquireTimeout
 	}
 	h := newHub()
-	return &Store{
+	s := &Store{
 		pool:           pool,
 		db:             db,
 		migrations:     migrations,
@@ -127,7 +128,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		acquireTimeout: acquireTimeout,
 		hub:            h,
 		listener:       newListener(pool.Config().ConnConfig, log, h),
-	}, nil
+	}
+	s.notifier = newNotifier(s)
+	return s, nil
 }
 
 // poolConfig parses dsn and fills in what the URL leaves out: the pool size,
@@ -256,6 +259,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close stops the change notifications, closing every subscriber's channel,
 // waits for connections in use to be released, then closes the pool.
 func (s *Store) Close() error {
+	s.notifier.stop()
 	s.listener.stop()
 	s.hub.close()
 	err := s.db.Close()

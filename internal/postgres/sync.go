@@ -203,7 +203,7 @@ func (s *Store) BulkTasks(ctx context.Context, userID string, b todo.Bulk) ([]to
 	if err != nil {
 		return nil, err
 	}
-	s.hub.notify(userID)
+	s.changed(userID)
 	return results, nil
 }
 
@@ -410,7 +410,7 @@ func (s *Store) once(ctx context.Context, op, userID string, idem todo.Idempoten
 		return todo.SavedResponse{}, false, err
 	}
 	if !replayed {
-		s.hub.notify(userID)
+		s.changed(userID)
 	}
 	return resp, replayed, nil
 }

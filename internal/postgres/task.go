@@ -23,7 +23,7 @@ func (s *Store) CreateTask(ctx context.Context, userID string, nt todo.NewTask) 
 		return err
 	})
 	if err == nil {
-		s.hub.notify(userID)
+		s.changed(userID)
 	}
 	return out, err
 }
@@ -36,8 +36,7 @@ type queryRower interface {
 // createTask inserts a new task numbered with the user's next change number,
 // in one statement: taking the number locks the user's counter row until the
 // statement's transaction commits, so the user's numbers are handed out in
-// commit order. The counter's trigger sends the change notification
-// (migrations/00002_sync.sql).
+// commit order.
 func createTask(ctx context.Context, q queryRower, userID string, nt todo.NewTask, now time.Time) (todo.Task, error) {
 	t := todo.Task{
 		UserID:      userID,
@@ -119,7 +118,7 @@ func (s *Store) modify(ctx context.Context, op, userID string, id, ifVersion int
 		return err
 	})
 	if err == nil {
-		s.hub.notify(userID)
+		s.changed(userID)
 	}
 	return out, err
 }
@@ -202,7 +201,7 @@ func (s *Store) DeleteTask(ctx context.Context, userID string, id int64, ifVersi
 		return todo.ErrNotFound
 	})
 	if err == nil {
-		s.hub.notify(userID)
+		s.changed(userID)
 	}
 	return out, err
 }

@@ -53,6 +53,18 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestReplicas(t *testing.T) {
+	t.Parallel()
+	storetest.RunReplicas(t, func(t *testing.T, now func() time.Time) (todo.Store, todo.Store) {
+		path := filepath.Join(t.TempDir(), "todod.db")
+		a := openPathStore(t, path, Options{Now: now})
+		if err := a.Migrate(context.Background()); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		return a, openPathStore(t, path, Options{Now: now})
+	})
+}
+
 // planTasks is how many tasks the query-plan test gives one user.
 const planTasks = 100_000
 

@@ -154,6 +154,17 @@ func callAll(e *env, ctx context.Context, id int64, version int64) map[string]er
 	_, errs["ListTasks"] = e.s.ListTasks(ctx, alice, f)
 	_, errs["CountTasks"] = e.s.CountTasks(ctx, alice, f)
 	errs["Ping"] = e.s.Ping(ctx)
+	_, errs["Changes"] = e.s.Changes(ctx, alice, 0, 0)
+	_, errs["LatestChange"] = e.s.LatestChange(ctx, alice)
+	_, errs["BulkTasks"] = e.s.BulkTasks(ctx, alice, todo.Bulk{Action: todo.BulkComplete, IDs: []int64{id}})
+	_, errs["TaskStats"] = e.s.TaskStats(ctx, alice, e.clk.Stamp())
+	idem := todo.Idempotency{Key: "never", Fingerprint: "f", Render: renderTask}
+	_, _, errs["CreateTaskOnce"] = e.s.CreateTaskOnce(ctx, alice, todo.NewTask{Title: "never", Priority: todo.PriorityNone, Tags: []string{}}, idem)
+	_, _, errs["CompleteTaskOnce"] = e.s.CompleteTaskOnce(ctx, alice, id, nil, version, idem)
+	_, errs["ServerKey"] = e.s.ServerKey(ctx)
+	if p, ok := e.s.(purger); ok {
+		errs["PurgeExpired"] = p.PurgeExpired(ctx, e.clk.Stamp())
+	}
 	return errs
 }
 
@@ -177,6 +188,9 @@ func testCancelledContext(t *testing.T, open Opener) {
 	if n := e.count(alice, todo.TaskFilter{}); n != 1 {
 		t.Errorf("count after a cancelled create: %d, want 1", n)
 	}
+	if n := e.latest(alice); n != 1 {
+		t.Errorf("LatestChange after a cancelled write: %d, want 1", n)
+	}
 }
 
 func testExpiredDeadline(t *testing.T, open Opener) {
@@ -193,6 +207,9 @@ func testExpiredDeadline(t *testing.T, open Opener) {
 	checkTask(t, "task after timed-out writes", e.get(alice, task.ID), task)
 	if n := e.count(alice, todo.TaskFilter{}); n != 1 {
 		t.Errorf("count after a timed-out create: %d, want 1", n)
+	}
+	if n := e.latest(alice); n != 1 {
+		t.Errorf("LatestChange after a timed-out write: %d, want 1", n)
 	}
 }
 

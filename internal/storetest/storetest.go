@@ -57,6 +57,17 @@ func Run(t *testing.T, open Opener) {
 		{"ExpiredDeadline", testExpiredDeadline},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ConcurrentCreates", testConcurrentCreates},
+		{"Changes", testChanges},
+		{"Tombstones", testTombstones},
+		{"Bulk", testBulk},
+		{"BulkLarge", testBulkLarge},
+		{"Stats", testStats},
+		{"ServerKey", testServerKey},
+		{"Notifications", testNotifications},
+		{"Idempotency", testIdempotency},
+		{"IdempotencyConcurrent", testIdempotencyConcurrent},
+		{"SyncIsolation", testSyncIsolation},
+		{"Replay", testReplay},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}

@@ -10,19 +10,6 @@ CREATE TABLE task_users (
     seq     bigint NOT NULL CHECK (seq >= 1)
 );
 
--- Every write bumps the counter, so the counter tells the other processes:
--- pg_notify is delivered at commit, and only if the transaction commits.
--- +goose StatementBegin
-CREATE FUNCTION todod_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('todod_changes', NEW.user_id);
-    RETURN NULL;
-END
-$$;
--- +goose StatementEnd
-CREATE TRIGGER task_users_notify AFTER INSERT OR UPDATE ON task_users
-    FOR EACH ROW EXECUTE FUNCTION todod_notify_change();
-
 -- A constant default adds the column without rewriting the table.
 ALTER TABLE tasks ADD COLUMN seq bigint NOT NULL DEFAULT 0;
 
@@ -77,6 +64,4 @@ DROP TABLE idempotency_keys;
 DROP TABLE task_tombstones;
 DROP INDEX tasks_user_seq_idx;
 ALTER TABLE tasks DROP COLUMN seq;
-DROP TRIGGER task_users_notify ON task_users;
-DROP FUNCTION todod_notify_change();
 DROP TABLE task_users;
