@@ -71,3 +71,40 @@ func mintFor(t *testing.T, vars map[string]string, sub string) string {
 	}
 	return strings.TrimSpace(out.String())
 }
+
+// TestShutdownEndsEventStreams: an open /api/events stream does not hold the
+// drain until SHUTDOWN_TIMEOUT; it is ended when the drain begins.
+func TestShutdownEndsEventStreams(t *testing.T) {
+	vars := map[string]string{
+		"DATABASE_URL":       "sqlite:///" + filepath.Join(t.TempDir(), "todod.db"),
+		"BETTER_AUTH_SECRET": "stream-secret-0123456789abcdef0123456789",
+		"SHUTDOWN_DELAY":     "0s",
+		"SHUTDOWN_TIMEOUT":   "15s",
+	}
+	s := startServer(t, vars)
+	req, _ := http.NewRequest("GET", s.base+"/api/events", nil)
+	req.Header.Set("Authorization", "Bearer "+mintFor(t, vars, "u1"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	ended := make(chan struct{})
+	go func() { io.Copy(io.Discard, resp.Body); close(ended) }()
+
+	start := time.Now()
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown took %v with a stream open; streams must end when the drain begins", took)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end")
+	}
+}

@@ -267,6 +267,9 @@ func serve(ctx context.Context, args []string, lookup func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Event streams never end by themselves: end them when the drain begins,
+	// so that they do not hold shutdown until SHUTDOWN_TIMEOUT.
+	hs.RegisterOnShutdown(srv.CloseStreams)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 

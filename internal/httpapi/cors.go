@@ -15,7 +15,7 @@ import (
 const (
 	corsAllowMethods  = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 	corsAllowHeaders  = "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-ID, Last-Event-ID"
-	corsExposeHeaders = "ETag, Location, Link, X-Total-Count, X-Request-ID, Retry-After"
+	corsExposeHeaders = "ETag, Location, Link, X-Total-Count, X-Request-ID, Retry-After, Idempotent-Replayed"
 )
 
 // corsMaxAge is how long, in seconds, a browser may reuse a preflight answer.

@@ -117,7 +117,7 @@ func TestCORSActualRequest(t *testing.T) {
 		want := map[string]string{
 			"Access-Control-Allow-Origin":      "https://app.example.com",
 			"Access-Control-Allow-Credentials": "true",
-			"Access-Control-Expose-Headers":    "Etag, Location, Link, X-Total-Count, X-Request-Id, Retry-After",
+			"Access-Control-Expose-Headers":    "Etag, Location, Link, X-Total-Count, X-Request-Id, Retry-After, Idempotent-Replayed",
 			"Vary":                             "Origin",
 			"Access-Control-Allow-Methods":     "",
 			"Access-Control-Max-Age":           "",

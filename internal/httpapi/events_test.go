@@ -387,10 +387,11 @@ func testEventsLimit(t *testing.T, open storeOpener) {
 	}
 }
 
-// The server's WriteTimeout bounds whole responses; a stream outlives it.
+// The server's WriteTimeout and ReadTimeout bound whole requests and
+// responses; a stream outlives both.
 func testEventsWriteTimeout(t *testing.T, open storeOpener) {
 	e := newEnvOn(t, open, func(c *Config) { c.EventHeartbeat = 50 * time.Millisecond })
-	ts := liveServer(t, e, func(s *http.Server) { s.WriteTimeout = 200 * time.Millisecond })
+	ts := liveServer(t, e, func(s *http.Server) { s.WriteTimeout, s.ReadTimeout = 200*time.Millisecond, 200*time.Millisecond })
 	s := openStream(t, e, ts, "alice", "")
 	pos := s.start()
 	time.Sleep(4 * 200 * time.Millisecond)

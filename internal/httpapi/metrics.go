@@ -87,10 +87,14 @@ func registerMetric[C prometheus.Collector](m *opsMetrics, c C) C {
 	return c
 }
 
-// observe counts one finished request.
+// observe counts one finished request. Event streams are counted but not
+// timed: a stream open for hours would swamp the latency histogram.
 func (m *opsMetrics) observe(method, route string, status int, elapsed time.Duration) {
 	method = methodLabel(method)
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	if route == "/api/events" || route == "/api/{user_id}/events" {
+		return
+	}
 	m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 }
 
