@@ -219,6 +219,89 @@ func TestListQueryPlans(t *testing.T) {
 	}
 }
 
+// The feed reads a user's changes through (user_id, seq) on both tables,
+// without a sort, for a user with 100,000 tasks and 100,000 deletions among
+// other users': from the beginning, from the middle and from the end.
+func TestChangesQueryPlan(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, testDatabase(t), Options{})
+	ctx := context.Background()
+	const heavy = "heavy-user"
+	for _, stmt := range []string{`
+		INSERT INTO tasks (user_id, title, title_key, search_key, created_at, updated_at, seq)
+		SELECT u, 'Task ' || i, 'task ' || i, 'task ' || i, timestamptz '2026-01-01', timestamptz '2026-01-01', 2 * i
+		FROM generate_series(1, 100000) AS i, (VALUES ('heavy-user'), ('heavy-use'), ('heavy-user2')) AS users (u)
+		WHERE u = 'heavy-user' OR i <= 1000`, `
+		INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
+		SELECT u, 2 * i + 1, 1000000 + i, timestamptz '2026-01-01'
+		FROM generate_series(1, 100000) AS i, (VALUES ('heavy-user'), ('other')) AS users (u)
+		WHERE u = 'heavy-user' OR i <= 1000`,
+		`ANALYZE tasks`, `ANALYZE task_tombstones`,
+	} {
+		if _, err := s.pool.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ch, err := s.Changes(ctx, heavy, 100000, 10)
+	if err != nil || len(ch.Tasks) != 5 || len(ch.Deleted) != 5 || ch.Next != 100010 || !ch.HasMore {
+		t.Fatalf("Changes from the middle: %d tasks, %d deleted, next %d, more %v, %v; want 5, 5, 100010, true",
+			len(ch.Tasks), len(ch.Deleted), ch.Next, ch.HasMore, err)
+	}
+	for _, since := range []int64{0, 100000, 200001} {
+		for _, generic := range []bool{false, true} {
+			label := fmt.Sprintf("since=%d generic=%v", since, generic)
+			plan := explain(t, s, changesSQL, []any{heavy, since, todo.MaxChangesLimit + 1}, generic)
+			t.Logf("%s:\n%s", label, plan)
+			checkPlan(t, label, plan, "tasks_user_seq_idx", "task_tombstones_pkey")
+		}
+	}
+
+	// A bulk edit finds its tasks by primary key, not through the user's
+	// 100,000 tasks.
+	ids := []int64{3, 50000, 99999}
+	at := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	for _, q := range []struct {
+		name    string
+		sql     string
+		args    []any
+		generic bool
+	}{
+		{"lock", bulkLockSQL, []any{heavy, ids}, false},
+		{"lock", bulkLockSQL, []any{heavy, ids}, true},
+		{"delete", bulkDeleteSQL, []any{heavy, ids, int64(len(ids)), at}, false},
+		{"write", bulkWriteSQL, []any{heavy, int64(len(ids)), at, ids, []bool{true, true, true},
+			[]*time.Time{&at, &at, &at}, []string{`["a"]`, `[]`, `["b","c"]`}}, false},
+	} {
+		label := fmt.Sprintf("bulk %s generic=%v", q.name, q.generic)
+		plan := explain(t, s, q.sql, q.args, q.generic)
+		t.Logf("%s:\n%s", label, plan)
+		checkTaskLookups(t, label, plan)
+	}
+}
+
+// checkTaskLookups fails t unless every read of the tasks table in plan is a
+// primary key lookup, and nothing sorts more than the ids given.
+func checkTaskLookups(t *testing.T, label string, plan planNode) {
+	t.Helper()
+	lookups := 0
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		if n.Relation == "tasks" && strings.Contains(n.NodeType, "Scan") {
+			if n.NodeType != "Index Scan" || n.Index != "tasks_pkey" {
+				t.Errorf("%s: %s on tasks using %q, want Index Scan using tasks_pkey", label, n.NodeType, n.Index)
+			}
+			lookups++
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(plan)
+	if lookups == 0 {
+		t.Errorf("%s: no read of tasks in the plan", label)
+	}
+}
+
 // planNode is one node of EXPLAIN (FORMAT JSON) output.
 type planNode struct {
 	NodeType  string     `json:"Node Type"`
@@ -305,9 +388,9 @@ func explain(t *testing.T, s *Store, query string, args []any, generic bool) pla
 	return plans[0].Plan
 }
 
-// checkPlan fails t unless every scan in plan is an Index Scan of index and no
-// node sorts.
-func checkPlan(t *testing.T, label string, plan planNode, index string) {
+// checkPlan fails t unless every scan in plan is an Index Scan of one of
+// indexes and no node sorts.
+func checkPlan(t *testing.T, label string, plan planNode, indexes ...string) {
 	t.Helper()
 	scans := 0
 	var walk func(n planNode)
@@ -317,8 +400,8 @@ func checkPlan(t *testing.T, label string, plan planNode, index string) {
 			t.Errorf("%s: %s node", label, n.NodeType)
 		case strings.Contains(n.NodeType, "Scan"):
 			scans++
-			if n.NodeType != "Index Scan" || n.Index != index {
-				t.Errorf("%s: %s on %s using %q, want Index Scan using %s", label, n.NodeType, n.Relation, n.Index, index)
+			if n.NodeType != "Index Scan" || !slices.Contains(indexes, n.Index) {
+				t.Errorf("%s: %s on %s using %q, want Index Scan using one of %v", label, n.NodeType, n.Relation, n.Index, indexes)
 			}
 		}
 		for _, c := range n.Plans {
@@ -342,6 +425,12 @@ func sqlLiteral(t *testing.T, v any) string {
 		return fmt.Sprint(v)
 	case time.Time:
 		return quote(v.Format(time.RFC3339Nano)) + "::timestamptz"
+	case []int64:
+		elems := make([]string, len(v))
+		for i, n := range v {
+			elems[i] = fmt.Sprint(n)
+		}
+		return quote("{" + strings.Join(elems, ",") + "}")
 	}
 	t.Fatalf("no literal for %T", v)
 	return ""

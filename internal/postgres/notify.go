@@ -293,30 +293,50 @@ func (n *notifier) take() []string {
 }
 
 // run sends the pending notifications until ctx ends, then sends what is
-// left once more.
+// left once more, with a fresh deadline.
 func (n *notifier) run(ctx context.Context) {
 	defer close(n.done)
 	for {
 		select {
 		case <-n.wake:
-			n.send(ctx, n.take())
+			users := n.take()
+			err := n.send(ctx, users, notifyAttempts)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				// Stopping: the final send below takes these too.
+				n.requeue(users)
+			case err != nil:
+				n.s.log.WarnContext(ctx, "postgres: change notifications not sent; other processes' event streams wait for the next change",
+					"users", len(users), "err", err)
+			}
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
 			defer cancel()
-			n.send(fctx, n.take())
+			if users := n.take(); n.send(fctx, users, 1) != nil {
+				n.s.log.WarnContext(fctx, "postgres: change notifications not sent before closing",
+					"users", len(users))
+			}
 			return
 		}
 	}
 }
 
-// send notifies the users, retrying a few times; on failure the other
-// processes' subscribers of these users wait for their next write.
-func (n *notifier) send(ctx context.Context, users []string) {
+// requeue puts users back among the pending ones.
+func (n *notifier) requeue(users []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, u := range users {
+		n.pending[u] = struct{}{}
+	}
+}
+
+// send notifies the users, in up to attempts tries.
+func (n *notifier) send(ctx context.Context, users []string, attempts int) error {
 	if len(users) == 0 {
-		return
+		return nil
 	}
 	var err error
-	for attempt := range notifyAttempts {
+	for attempt := range attempts {
 		if attempt > 0 && !sleep(ctx, jitter(listenMinBackoff<<attempt)) {
 			break
 		}
@@ -330,11 +350,10 @@ func (n *notifier) send(ctx context.Context, users []string) {
 		})
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 	}
-	n.s.log.WarnContext(ctx, "postgres: change notifications not sent; other processes' event streams wait for the next change",
-		"users", len(users), "err", err)
+	return err
 }
 
 // stop sends what is pending and ends the goroutine.

@@ -17,6 +17,27 @@ import (
 	"github.com/todod/todod/internal/todo"
 )
 
+// changesSQL reads a page of the feed in one statement, so one snapshot:
+// each branch is a range of an index on (user_id, seq), read in order up to
+// the given number of rows (one beyond the page); Changes merges the two. A
+// tombstone row has a deleted_at, and NULLs where a task has its fields.
+const changesSQL = `
+(SELECT id, user_id, title, description, completed, priority, tags,
+        due_at, completed_at, created_at, updated_at, version, seq,
+        NULL::timestamptz AS deleted_at
+ FROM tasks
+ WHERE user_id = $1 AND seq > $2
+ ORDER BY seq
+ LIMIT $3)
+UNION ALL
+(SELECT task_id, user_id, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL, seq,
+        deleted_at
+ FROM task_tombstones
+ WHERE user_id = $1 AND seq > $2
+ ORDER BY seq
+ LIMIT $3)`
+
 // Changes returns up to limit of the user's changes after since, oldest
 // first. Errors: *todo.ValidationError, todo.ErrUnavailable.
 func (s *Store) Changes(ctx context.Context, userID string, since int64, limit int) (todo.Changes, error) {
@@ -28,27 +49,7 @@ func (s *Store) Changes(ctx context.Context, userID string, since int64, limit i
 	var gone []todo.Tombstone
 	err = s.run(ctx, "changes", func(conn *pgxpool.Conn) error {
 		tasks, gone = nil, nil
-		// One statement, so one snapshot: each branch is a range of an index
-		// on (user_id, seq), read in order up to one row beyond the page; the
-		// two are merged here. A tombstone row has a deleted_at and NULLs
-		// where a task has its fields.
-		rows, err := conn.Query(ctx, `
-			(SELECT id, user_id, title, description, completed, priority, tags,
-			        due_at, completed_at, created_at, updated_at, version, seq,
-			        NULL::timestamptz AS deleted_at
-			 FROM tasks
-			 WHERE user_id = $1 AND seq > $2
-			 ORDER BY seq
-			 LIMIT $3)
-			UNION ALL
-			(SELECT task_id, user_id, NULL, NULL, NULL, NULL, NULL,
-			        NULL, NULL, NULL, NULL, NULL, seq,
-			        deleted_at
-			 FROM task_tombstones
-			 WHERE user_id = $1 AND seq > $2
-			 ORDER BY seq
-			 LIMIT $3)`,
-			userID, since, limit+1)
+		rows, err := conn.Query(ctx, changesSQL, userID, since, limit+1)
 		if err != nil {
 			return err
 		}
@@ -169,14 +170,7 @@ func (s *Store) BulkTasks(ctx context.Context, userID string, b todo.Bulk) ([]to
 	var results []todo.BulkResult
 	err := s.inTx(ctx, "bulk-tasks", func(tx pgx.Tx) error {
 		results = nil
-		rows, err := tx.Query(ctx, `
-			SELECT id, user_id, title, description, completed, priority, tags,
-			       due_at, completed_at, created_at, updated_at, version, seq
-			FROM tasks
-			WHERE user_id = $1 AND id = ANY($2::bigint[])
-			ORDER BY id
-			FOR UPDATE`,
-			userID, b.IDs)
+		rows, err := tx.Query(ctx, bulkLockSQL, userID, b.IDs)
 		if err != nil {
 			return err
 		}
@@ -207,6 +201,48 @@ func (s *Store) BulkTasks(ctx context.Context, userID string, b todo.Bulk) ([]to
 	return results, nil
 }
 
+// bulkLockSQL reads and locks the user's tasks among ids, in id order.
+const bulkLockSQL = `
+SELECT id, user_id, title, description, completed, priority, tags,
+       due_at, completed_at, created_at, updated_at, version, seq
+FROM tasks
+WHERE user_id = $1 AND id = ANY($2::bigint[])
+ORDER BY id
+FOR UPDATE`
+
+// bulkDeleteSQL deletes the user's tasks $2 (there are $3) and leaves their
+// tombstones, numbered in the order of $2, deleted at $4.
+const bulkDeleteSQL = `
+WITH change AS (
+    INSERT INTO task_users (user_id, seq) VALUES ($1, $3)
+    ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + excluded.seq
+    RETURNING seq),
+gone AS (
+    DELETE FROM tasks WHERE user_id = $1 AND id = ANY($2::bigint[]))
+INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
+SELECT $1, change.seq - $3 + ids.n, ids.id, $4
+FROM change, unnest($2::bigint[]) WITH ORDINALITY AS ids (id, n)`
+
+// bulkWriteSQL writes the completion and tags of $2 of the user's tasks at
+// $3: ids $4, completed $5, completed_at $6 and tags $7 (a JSON array each),
+// each with its own change number in the order given.
+const bulkWriteSQL = `
+WITH change AS (
+    INSERT INTO task_users (user_id, seq) VALUES ($1, $2)
+    ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + excluded.seq
+    RETURNING seq)
+UPDATE tasks
+SET completed = v.completed, completed_at = v.completed_at,
+    tags = ARRAY(SELECT tag FROM jsonb_array_elements_text(v.tags::jsonb) WITH ORDINALITY AS t (tag, n)
+                 ORDER BY t.n),
+    updated_at = $3, version = version + 1, seq = change.seq - $2 + v.n
+FROM change,
+     unnest($4::bigint[], $5::boolean[], $6::timestamptz[], $7::text[])
+         WITH ORDINALITY AS v (id, completed, completed_at, tags, n)
+WHERE tasks.id = v.id AND tasks.user_id = $1
+RETURNING tasks.id, tasks.user_id, title, description, tasks.completed, priority, tasks.tags,
+          due_at, tasks.completed_at, created_at, updated_at, version, tasks.seq`
+
 // inOrder returns the tasks of ids in their order, or a
 // *todo.MissingTasksError naming the positions of the ids not among found.
 func inOrder(ids []int64, found []todo.Task) ([]todo.Task, error) {
@@ -232,17 +268,7 @@ func inOrder(ids []int64, found []todo.Task) ([]todo.Task, error) {
 // bulkDelete deletes the locked tasks of ids and leaves their tombstones,
 // numbered in the order of ids, in one statement.
 func bulkDelete(ctx context.Context, tx pgx.Tx, userID string, ids []int64, now time.Time) ([]todo.BulkResult, error) {
-	_, err := tx.Exec(ctx, `
-		WITH change AS (
-			INSERT INTO task_users (user_id, seq) VALUES ($1, $3)
-			ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + excluded.seq
-			RETURNING seq),
-		gone AS (
-			DELETE FROM tasks WHERE user_id = $1 AND id = ANY($2::bigint[]))
-		INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
-		SELECT $1, change.seq - $3 + ids.n, ids.id, $4
-		FROM change, unnest($2::bigint[]) WITH ORDINALITY AS ids (id, n)`,
-		userID, ids, int64(len(ids)), now)
+	_, err := tx.Exec(ctx, bulkDeleteSQL, userID, ids, int64(len(ids)), now)
 	if err != nil {
 		return nil, err
 	}
@@ -270,23 +296,7 @@ func bulkWrite(ctx context.Context, tx pgx.Tx, userID string, next []todo.Task, 
 		}
 		tags[i] = string(b)
 	}
-	rows, err := tx.Query(ctx, `
-		WITH change AS (
-			INSERT INTO task_users (user_id, seq) VALUES ($1, $2)
-			ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + excluded.seq
-			RETURNING seq)
-		UPDATE tasks
-		SET completed = v.completed, completed_at = v.completed_at,
-		    tags = ARRAY(SELECT tag FROM jsonb_array_elements_text(v.tags::jsonb) WITH ORDINALITY AS t (tag, n)
-		                 ORDER BY t.n),
-		    updated_at = $3, version = version + 1, seq = change.seq - $2 + v.n
-		FROM change,
-		     unnest($4::bigint[], $5::boolean[], $6::timestamptz[], $7::text[])
-		         WITH ORDINALITY AS v (id, completed, completed_at, tags, n)
-		WHERE tasks.id = v.id AND tasks.user_id = $1
-		RETURNING tasks.id, tasks.user_id, title, description, tasks.completed, priority, tasks.tags,
-		          due_at, tasks.completed_at, created_at, updated_at, version, tasks.seq`,
-		userID, int64(len(next)), now, ids, completed, completedAt, tags)
+	rows, err := tx.Query(ctx, bulkWriteSQL, userID, int64(len(next)), now, ids, completed, completedAt, tags)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -133,6 +134,88 @@ func TestListQueryPlans(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestChangesQueryPlans checks that the feed reads one user's changes as a
+// range of (user_id, seq) on both tables, never a sort, and that a bulk edit
+// looks its ids up by primary key, for a user with 100,000 tasks and 100,000
+// deletions, before and after ANALYZE.
+func TestChangesQueryPlans(t *testing.T) {
+	t.Parallel()
+	s := openTestStore(t, nil)
+	ctx := context.Background()
+	const user = "big-user"
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, bulkInsertSQL, 1, planTasks, user, planTasks); err != nil {
+			return err
+		}
+		for _, other := range []string{"big-use", "big-user2"} {
+			if _, err := tx.ExecContext(ctx, bulkInsertSQL, 1, 50, other, 50); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `
+			WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+			INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
+			SELECT ?, ? + i, 1000000 + i, 1700000000000000 FROM n`, planTasks, user, planTasks)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("bulk insert: %v", err)
+	}
+	ch, err := s.Changes(ctx, user, planTasks-5, 10)
+	if err != nil || len(ch.Tasks) != 5 || len(ch.Deleted) != 5 || ch.Next != planTasks+5 || !ch.HasMore {
+		t.Fatalf("Changes across the two tables: %d tasks, %d deleted, next %d, more %v, %v; want 5, 5, %d, true",
+			len(ch.Tasks), len(ch.Deleted), ch.Next, ch.HasMore, err, planTasks+5)
+	}
+	ids, err := json.Marshal([]int64{3, planTasks / 2, planTasks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, analyzed := range []bool{false, true} {
+		if analyzed {
+			if _, err := s.write.ExecContext(ctx, "PRAGMA analysis_limit = 1000; ANALYZE"); err != nil {
+				t.Fatalf("ANALYZE: %v", err)
+			}
+		}
+		for _, since := range []int64{0, planTasks / 2, 2 * planTasks} {
+			name := fmt.Sprintf("analyzed=%v since=%d", analyzed, since)
+			checkPlanSteps(t, s, name+" tasks", changedTasksSQL, []any{user, since, 1001},
+				"SEARCH tasks USING INDEX tasks_user_seq_idx (user_id=? AND seq>?)")
+			checkPlanSteps(t, s, name+" tombstones", tombstonesSQL, []any{user, since, 1001},
+				"SEARCH task_tombstones USING PRIMARY KEY (user_id=? AND seq>?)")
+		}
+		checkPlanSteps(t, s, fmt.Sprintf("analyzed=%v bulk", analyzed), bulkTasksSQL, []any{ids, user},
+			"SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)")
+		checkPlanSteps(t, s, fmt.Sprintf("analyzed=%v bulk delete", analyzed), bulkDeleteSQL, []any{ids, user},
+			"SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)")
+	}
+}
+
+// checkPlanSteps fails unless the plan of query has the step want and no
+// sort.
+func checkPlanSteps(t *testing.T, s *Store, name, query string, args []any, want string) {
+	t.Helper()
+	rows, err := s.read.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("%s: EXPLAIN QUERY PLAN: %v", name, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(plan, want) || slices.ContainsFunc(plan, func(step string) bool { return strings.Contains(step, "TEMP B-TREE") }) {
+		t.Errorf("%s: plan\n  %s\nwant the step %q and no sort", name, strings.Join(plan, "\n  "), want)
 	}
 }
 

@@ -49,10 +49,12 @@ SELECT tasks.id, user_id, title, description, completed, priority, tags, due_at,
 FROM json_each(?) AS ids CROSS JOIN tasks ON tasks.id = ids.value
 WHERE tasks.user_id = ?`
 
-// bulkDeleteSQL deletes the user's tasks of a JSON array of ids.
+// bulkDeleteSQL deletes the user's tasks of a JSON array of ids. The unary
+// + keeps the planner from walking the user's whole (user_id, …) index range
+// instead of looking each id up by primary key.
 const bulkDeleteSQL = `
 DELETE FROM tasks
-WHERE id IN (SELECT value FROM json_each(?)) AND user_id = ?`
+WHERE id IN (SELECT value FROM json_each(?)) AND +user_id = ?`
 
 // bulkTombstonesSQL records the deletion of a JSON array of ids, numbered
 // from a first change number in the order of the array.
