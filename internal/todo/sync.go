@@ -27,8 +27,8 @@ const TombstoneRetention = 30 * 24 * time.Hour
 // Changes is one page of a user's changes feed: tasks created or updated and
 // tasks deleted after a position, in sequence order.
 type Changes struct {
-	Tasks   []Task      // current state of each task changed after the position
-	Deleted []Tombstone // tasks deleted after the position
+	Tasks   []Task      // current state of each task changed after the position; never nil
+	Deleted []Tombstone // tasks deleted after the position; never nil
 	// Next is the position to continue from: the highest sequence number in this
 	// page, or the position asked for when the page is empty.
 	Next    int64
