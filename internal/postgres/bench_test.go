@@ -61,6 +61,40 @@ func BenchmarkWrites(b *testing.B) {
 			}
 		}
 	})
+	b.Run("create-once", func(b *testing.B) {
+		render := func(todo.Task) (todo.SavedResponse, error) { return todo.SavedResponse{Status: 201}, nil }
+		i := 0
+		for b.Loop() {
+			i++
+			idem := todo.Idempotency{Key: fmt.Sprint("key-", i), Fingerprint: "f", Render: render}
+			if _, _, err := s.CreateTaskOnce(ctx, "bench-once", nt, idem); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bulk-complete-100", func(b *testing.B) {
+		tasks := seed(b, "bench-bulk", 100)
+		ids := make([]int64, len(tasks))
+		for i, t := range tasks {
+			ids[i] = t.ID
+		}
+		action := []todo.BulkAction{todo.BulkComplete, todo.BulkReopen}
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := s.BulkTasks(ctx, "bench-bulk", todo.Bulk{Action: action[i%2], IDs: ids}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("changes-500", func(b *testing.B) {
+		seed(b, "bench-changes", 500)
+		for b.Loop() {
+			if _, err := s.Changes(ctx, "bench-changes", 0, 500); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("create-parallel", func(b *testing.B) {
 		b.SetParallelism(4)
 		var clients atomic.Int64
