@@ -430,6 +430,106 @@ export interface paths {
         patch: operations["complete-task-for-user"];
         trace?: never;
     };
+    "/docs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Interactive documentation
+         * @description A page (Swagger UI) that reads /openapi.json and can try operations with a bearer token. Its assets are embedded in the binary and served under /docs/, so it works offline and loads nothing from a CDN. The page has an ETag (If-None-Match answers 304). Like the API, it may be answered 503 with Retry-After while the server is serving its maximum number of requests at once.
+         */
+        get: operations["docs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness probe
+         * @description Answers 200 {"status":"ok"} while the process is serving. It never touches the database: a liveness probe that failed with the database would make an orchestrator restart healthy processes during a database outage. Never shed under load.
+         */
+        get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description The server's metrics for a Prometheus scraper: requests by method, route template and status, their latency (event streams excluded), requests in flight and shed, auth failures by reason, JWKS refreshes, database pool statistics, build info, and the Go runtime and process collectors. Never shed under load.
+         */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This OpenAPI document
+         * @description The OpenAPI 3.1 document of every route, generated from the Go types that handle requests, so it cannot drift from them. Like the API, it may be answered 503 with Retry-After while the server is serving its maximum number of requests at once.
+         */
+        get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness probe
+         * @description Answers 200 {"status":"ready"} when the server can take traffic: the database answers, its migrations are applied, and the server is not shutting down. Otherwise 503 with Retry-After; the reason goes to the server's log, not to the client (it may name the database host). The check is bounded by a short timeout. Never shed under load.
+         */
+        get: operations["readyz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -960,7 +1060,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry (see idempotency in the description). */
+                /** @description 1 to 255 visible ASCII characters (a UUID is a good choice), one per intended write, kept 24 h per user on every replica. A retry with the same key and the same request (method, route, task, exact body bytes) gets the first response again with Idempotent-Replayed: true; the same key with another request is a 422; a retry while the first is in progress is a 409. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -974,7 +1074,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The task as stored, with its id, timestamps and ETag. */
+            /** @description The task as stored, with its id, timestamps and ETag (or, for a retry under the same Idempotency-Key, the first answer again). */
             201: {
                 headers: {
                     ETag?: string;
@@ -991,6 +1091,17 @@ export interface operations {
                 headers: {
                     /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A request with the same Idempotency-Key is still being processed; retry after Retry-After to get its response. */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying (1). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1724,7 +1835,7 @@ export interface operations {
             header?: {
                 /** @description Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes. */
                 "If-Match"?: string;
-                /** @description Makes the request safe to retry (see idempotency in the description). */
+                /** @description 1 to 255 visible ASCII characters (a UUID is a good choice), one per intended write, kept 24 h per user on every replica. A retry with the same key and the same request (method, route, task, exact body bytes) gets the first response again with Idempotent-Replayed: true; the same key with another request is a 422; a retry while the first is in progress is a 409. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -1741,7 +1852,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The task after the change, with its new ETag. */
+            /** @description The task after the change, with its new ETag (or, for a retry under the same Idempotency-Key, the first answer again). */
             200: {
                 headers: {
                     ETag?: string;
@@ -1766,6 +1877,17 @@ export interface operations {
             /** @description No such task for this user. Another user's task gives exactly the same answer. */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A request with the same Idempotency-Key is still being processed; retry after Retry-After to get its response. */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying (1). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2060,7 +2182,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry (see idempotency in the description). */
+                /** @description 1 to 255 visible ASCII characters (a UUID is a good choice), one per intended write, kept 24 h per user on every replica. A retry with the same key and the same request (method, route, task, exact body bytes) gets the first response again with Idempotent-Replayed: true; the same key with another request is a 422; a retry while the first is in progress is a 409. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -2080,7 +2202,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The task as stored, with its id, timestamps and ETag. */
+            /** @description The task as stored, with its id, timestamps and ETag (or, for a retry under the same Idempotency-Key, the first answer again). */
             201: {
                 headers: {
                     ETag?: string;
@@ -2106,6 +2228,17 @@ export interface operations {
             /** @description The {user_id} of the path is not the user of the token. Decided before any database access. */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A request with the same Idempotency-Key is still being processed; retry after Retry-After to get its response. */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying (1). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2940,7 +3073,7 @@ export interface operations {
             header?: {
                 /** @description Only act if the task's current ETag is one of these (strong comparison); * means the task must exist. Otherwise 412 and nothing changes. */
                 "If-Match"?: string;
-                /** @description Makes the request safe to retry (see idempotency in the description). */
+                /** @description 1 to 255 visible ASCII characters (a UUID is a good choice), one per intended write, kept 24 h per user on every replica. A retry with the same key and the same request (method, route, task, exact body bytes) gets the first response again with Idempotent-Replayed: true; the same key with another request is a 422; a retry while the first is in progress is a 409. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -2962,7 +3095,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The task after the change, with its new ETag. */
+            /** @description The task after the change, with its new ETag (or, for a retry under the same Idempotency-Key, the first answer again). */
             200: {
                 headers: {
                     ETag?: string;
@@ -2996,6 +3129,17 @@ export interface operations {
             /** @description No such task for this user. Another user's task gives exactly the same answer. */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A request with the same Idempotency-Key is still being processed; retry after Retry-After to get its response. */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying (1). */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3062,6 +3206,129 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    docs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The documentation page, as HTML. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    healthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process is alive: {"status":"ok"}. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description Always ok.
+                         * @enum {string}
+                         */
+                        status: "ok";
+                    };
+                };
+            };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics in the Prometheus text exposition format (the scraper may negotiate another format Prometheus supports with Accept). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    openapi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI 3.1 document, as JSON. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
+    readyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready to take traffic: {"status":"ready"}. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description Always ready.
+                         * @enum {string}
+                         */
+                        status: "ready";
+                    };
+                };
+            };
+            /** @description Not ready: the database is unreachable or too slow, its migrations are not applied, or the server is shutting down. The detail does not say which; the log does. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before asking again (5). */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };

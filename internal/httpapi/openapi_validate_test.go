@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,7 +27,8 @@ import (
 // Initiative (testdata/openapi-3.1-schema-2022-10-07.json, published at
 // oasSchemaURL under the Apache License 2.0, unchanged), its schemas are valid JSON Schema 2020-12, its examples
 // satisfy their schemas, and it says for every route what CONTRACT.md says:
-// both path styles, a description, the problem shape for every error.
+// both path styles, a description, the problem shape for every error; the
+// operational routes of §6 are in it too, as what they are.
 
 const (
 	// oasSchemaURL is the $id of the vendored OpenAPI 3.1 schema.
@@ -445,6 +450,18 @@ func (o operation) responses() map[string]map[string]any {
 
 var pathVar = regexp.MustCompile(`\{([^}]+)\}`)
 
+// opsOperations are the operational routes of CONTRACT.md §6, the only
+// operations allowed outside /api, with the media type of each response they
+// answer, by status. They need no token, so they have no -for-user twin and
+// answer no 401 or 429.
+var opsOperations = map[string]map[string]string{
+	"GET /healthz":      {"200": "application/json"},
+	"GET /readyz":       {"200": "application/json", "503": "application/problem+json"},
+	"GET /metrics":      {"200": "text/plain"},
+	"GET /openapi.json": {"200": "application/json"},
+	"GET /docs":         {"200": "text/html"},
+}
+
 // TestOpenAPIDescribesTheContract checks what CONTRACT.md asks of the
 // document, for every operation there is and will be.
 func TestOpenAPIDescribesTheContract(t *testing.T) {
@@ -461,6 +478,13 @@ func TestOpenAPIDescribesTheContract(t *testing.T) {
 		ids[id] = o.String()
 	}
 
+	// The operational routes of §6.
+	for want := range opsOperations {
+		if _, ok := byKey[want]; !ok {
+			t.Errorf("%s is not documented", want)
+		}
+	}
+
 	// The task API of §4: every route of the table, in both path styles.
 	for _, want := range []string{
 		"GET /api/tasks", "POST /api/tasks", "GET /api/tasks/{id}", "PUT /api/tasks/{id}",
@@ -473,30 +497,19 @@ func TestOpenAPIDescribesTheContract(t *testing.T) {
 
 	for _, o := range ops {
 		t.Run(o.String(), func(t *testing.T) {
-			if !strings.HasPrefix(o.path, "/api/") {
-				t.Fatalf("an operation outside /api: %s", o)
+			opsMedia, operational := opsOperations[o.String()]
+			if !operational && !strings.HasPrefix(o.path, "/api/") {
+				t.Fatalf("an operation outside /api that is not an operational route: %s", o)
 			}
 			for _, key := range []string{"operationId", "summary", "description"} {
 				if strings.TrimSpace(o.str(key)) == "" {
 					t.Errorf("no %s", key)
 				}
 			}
-
-			// Both path styles, the same operation.
-			own := !strings.HasPrefix(o.path, userPathPrefix)
-			twinPath, twinID := strings.Replace(o.path, "/api/", userPathPrefix, 1), o.str("operationId")+"-for-user"
-			if !own {
-				twinPath, twinID = strings.Replace(o.path, userPathPrefix, "/api/", 1), strings.TrimSuffix(o.str("operationId"), "-for-user")
-			}
-			twin, ok := byKey[o.method+" "+twinPath]
-			switch {
-			case !ok:
-				t.Errorf("no %s %s: every operation is served in both path styles", o.method, twinPath)
-			case twin.str("operationId") != twinID:
-				t.Errorf("its twin %s has operation id %q, want %q", twin, twin.str("operationId"), twinID)
-			}
-			if own && strings.HasSuffix(o.str("operationId"), "-for-user") {
-				t.Errorf("operation id %q: -for-user belongs to the /api/{user_id}/ style", o.str("operationId"))
+			if operational {
+				checkOpsOperation(t, o, opsMedia)
+			} else {
+				checkAPIOperation(t, o, byKey)
 			}
 
 			// Path parameters: exactly the variables of the template.
@@ -526,22 +539,7 @@ func TestOpenAPIDescribesTheContract(t *testing.T) {
 				}
 			}
 
-			// Authentication: a bearer token, and its failure documented.
-			sec, _ := json.Marshal(o.op["security"])
-			if string(sec) != `[{"bearerAuth":[]}]` {
-				t.Errorf("security %s, want [{\"bearerAuth\":[]}]", sec)
-			}
-
 			rs := o.responses()
-			required := []string{"401", "429", "500", "503"}
-			if !own {
-				required = append(required, "403")
-			}
-			for _, status := range required {
-				if rs[status] == nil {
-					t.Errorf("no %s response", status)
-				}
-			}
 			for status, header := range map[string]string{"401": "WWW-Authenticate", "429": "Retry-After", "503": "Retry-After"} {
 				if r := rs[status]; r != nil && lookup(r, pointer("headers", header)) == nil {
 					t.Errorf("%s does not document the %s header", status, header)
@@ -617,11 +615,106 @@ func TestOpenAPIDescribesTheContract(t *testing.T) {
 	})
 }
 
+// checkAPIOperation checks what every /api operation owes: a twin in the
+// other path style, a bearer token, and the failures that any request can
+// meet documented.
+func checkAPIOperation(t *testing.T, o operation, byKey map[string]operation) {
+	t.Helper()
+	// Both path styles, the same operation.
+	own := !strings.HasPrefix(o.path, userPathPrefix)
+	twinPath, twinID := strings.Replace(o.path, "/api/", userPathPrefix, 1), o.str("operationId")+"-for-user"
+	if !own {
+		twinPath, twinID = strings.Replace(o.path, userPathPrefix, "/api/", 1), strings.TrimSuffix(o.str("operationId"), "-for-user")
+	}
+	twin, ok := byKey[o.method+" "+twinPath]
+	switch {
+	case !ok:
+		t.Errorf("no %s %s: every operation is served in both path styles", o.method, twinPath)
+	case twin.str("operationId") != twinID:
+		t.Errorf("its twin %s has operation id %q, want %q", twin, twin.str("operationId"), twinID)
+	}
+	if own && strings.HasSuffix(o.str("operationId"), "-for-user") {
+		t.Errorf("operation id %q: -for-user belongs to the /api/{user_id}/ style", o.str("operationId"))
+	}
+
+	// Authentication: a bearer token, and its failure documented.
+	sec, _ := json.Marshal(o.op["security"])
+	if string(sec) != `[{"bearerAuth":[]}]` {
+		t.Errorf("security %s, want [{\"bearerAuth\":[]}]", sec)
+	}
+
+	rs := o.responses()
+	required := []string{"401", "429", "500", "503"}
+	if !own {
+		required = append(required, "403")
+	}
+	for _, status := range required {
+		if rs[status] == nil {
+			t.Errorf("no %s response", status)
+		}
+	}
+}
+
+// checkOpsOperation checks an operational route: in its own tag, documented
+// as needing no token (an explicit empty security list), and with exactly
+// the responses it answers, in their media types; none of them is a 401 or
+// 429, which only /api answers.
+func checkOpsOperation(t *testing.T, o operation, media map[string]string) {
+	t.Helper()
+	if tags, _ := json.Marshal(o.op["tags"]); string(tags) != `["operations"]` {
+		t.Errorf("tags %s, want [\"operations\"]", tags)
+	}
+	if sec, _ := json.Marshal(o.op["security"]); string(sec) != `[]` {
+		t.Errorf("security %s, want [] (no token needed)", sec)
+	}
+	if strings.HasSuffix(o.str("operationId"), "-for-user") {
+		t.Errorf("operation id %q: -for-user belongs to the /api/{user_id}/ style", o.str("operationId"))
+	}
+	rs := o.responses()
+	for status, r := range rs {
+		want, ok := media[status]
+		if !ok {
+			t.Errorf("response %s is documented; the route answers only %v", status, slices.Sorted(maps.Keys(media)))
+			continue
+		}
+		content, _ := r["content"].(map[string]any)
+		if got := slices.Sorted(maps.Keys(content)); !slices.Equal(got, []string{want}) {
+			t.Errorf("response %s: media types %q, want [%q]", status, got, want)
+		}
+	}
+	for status := range media {
+		if rs[status] == nil {
+			t.Errorf("no %s response", status)
+		}
+	}
+}
+
 // Every documented operation is a real route in the path style it names:
-// without a token each one answers 401 with a problem, where a route that
-// does not exist would answer 404 or 405.
+// without a token each /api operation answers 401 with a problem, where a
+// route that does not exist would answer 404 or 405. The operational routes
+// need no token: each answers its documented success (or, for /readyz, the
+// documented 503 when Ready fails) in the media type documented for it.
 func TestOpenAPIOperationsAreServed(t *testing.T) {
-	env := newAPIEnv(t)
+	for _, tc := range []struct {
+		name  string
+		ready error
+	}{
+		{"ready", nil},
+		{"not ready", errors.New("database unreachable")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newAPIEnv(t, func(c *Config) {
+				c.Ops.Ready = func(context.Context) error { return tc.ready }
+			})
+			checkOperationsServed(t, env, tc.ready == nil)
+		})
+	}
+}
+
+// checkOperationsServed requests every documented operation without a token;
+// ready says whether env's Ready succeeds.
+func checkOperationsServed(t *testing.T, env *apiEnv, ready bool) {
+	t.Helper()
 	doc := decodeSpec(t, servedSpec(t))
 	values := map[string]string{"id": "42", "user_id": "someone"}
 	for _, o := range operations(doc) {
@@ -635,6 +728,20 @@ func TestOpenAPIOperationsAreServed(t *testing.T) {
 		req := httptest.NewRequest(o.method, path, nil)
 		rec := httptest.NewRecorder()
 		env.srv.ServeHTTP(rec, req)
+		if media, ok := opsOperations[o.String()]; ok {
+			want := http.StatusOK
+			if o.path == "/readyz" && !ready {
+				want = http.StatusServiceUnavailable
+			}
+			ct, _, _ := strings.Cut(rec.Header().Get("Content-Type"), ";")
+			if rec.Code != want || ct != media[strconv.Itoa(want)] {
+				t.Errorf("%s without a token: %d %s, want %d %s", o, rec.Code, rec.Header().Get("Content-Type"), want, media[strconv.Itoa(want)])
+			}
+			if rec.Code == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") == "" {
+				t.Errorf("%s: 503 without the documented Retry-After", o)
+			}
+			continue
+		}
 		if rec.Code != http.StatusUnauthorized || rec.Header().Get("Content-Type") != "application/problem+json" {
 			t.Errorf("%s (documented as %s): %d %s %s, want a 401 problem",
 				o.method+" "+path, o, rec.Code, rec.Header().Get("Content-Type"), rec.Body)

@@ -107,6 +107,7 @@ func NewServer(cfg Config) *Server {
 	s.api = newAPI(&muxAdapter{own: s.own, perUser: s.perUser}, cfg.Version)
 	s.api.UseMiddleware(s.apiMiddleware)
 	s.routes(s.api)
+	documentOps(s.api)
 	s.spec = specJSON(s.api.OpenAPI())
 	s.own.Handle("GET /openapi.json", routed("/openapi.json", http.HandlerFunc(s.serveSpec)))
 	s.ops.register(s.own)
