@@ -43,6 +43,31 @@ type engineStore interface {
 	todo.Store
 	Migrate(ctx context.Context) error
 	Collectors() []prometheus.Collector
+	PurgeExpired(ctx context.Context, now time.Time) error
+}
+
+// purgeInterval is how often expired tombstones and idempotency keys are
+// deleted. Both are kept longer than promised (30 days, 24 h), so an hour's
+// lag only costs a little disk.
+const purgeInterval = time.Hour
+
+// purgeLoop calls PurgeExpired at once and then every interval until ctx ends.
+// A failure is logged and retried at the next tick: nothing depends on it.
+func purgeLoop(ctx context.Context, store interface {
+	PurgeExpired(context.Context, time.Time) error
+}, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := store.PurgeExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			logger.Warn("purging expired tombstones and idempotency keys", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -257,6 +282,12 @@ func serve(ctx context.Context, args []string, lookup func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() { defer close(purged); purgeLoop(purgeCtx, store, purgeInterval, logger) }()
+	// The loop must be gone before the store closes (deferred above).
+	defer func() { stopPurge(); <-purged }()
+
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: readHeaderTimeout,
