@@ -123,7 +123,7 @@ func testReplay(t *testing.T, open Opener) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d (the random operations of this run)", seed)
 	users := []string{"replay-a", "replay-b", "replay-c"}
-	const clients, opsPerClient = 6, 40
+	const clients, opsPerClient = 6, 60
 
 	w := &writer{e: e, known: map[string][]int64{}}
 	done := make(chan struct{})
@@ -177,9 +177,12 @@ func testReplay(t *testing.T, open Opener) {
 	for ui, user := range users {
 		truth := e.listAll(user, todo.TaskFilter{Sort: todo.SortCreated}, todo.MaxLimit)
 		latest := e.latest(user)
-		if len(truth) == 0 {
-			t.Fatalf("%s has no tasks after the run: the operations are too few to test anything", user)
+		all := e.changes(user, 0, todo.MaxChangesLimit)
+		if len(truth) == 0 || len(all.Deleted) == 0 {
+			t.Fatalf("%s has %d tasks and %d deletions after the run: too few operations to test anything", user, len(truth), len(all.Deleted))
 		}
+		t.Logf("%s: %d writes, %d tasks, %d deletions, %d positions taken by the reader during the writes",
+			user, latest, len(truth), len(all.Deleted), len(checkpoints[ui]))
 		// A client that was never online, with every page size.
 		var quiet []checkpoint
 		for _, limit := range []int{1, 2, 5, todo.MaxChangesLimit} {
