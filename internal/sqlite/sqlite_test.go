@@ -87,7 +87,8 @@ FROM n`
 // TestListQueryPlans checks that every list query, as the store builds it, is
 // a range scan of the sort key's index for a user with 100,000 tasks, never a
 // sort: each sort in both orders, first and later pages, with and without a
-// status filter, before and after ANALYZE gives the planner statistics.
+// status filter, before and after ANALYZE gives the planner statistics. The
+// same holds for the changes feed and bulk edits (checkChangesPlans).
 func TestListQueryPlans(t *testing.T) {
 	t.Parallel()
 	s := openTestStore(t, nil)
@@ -102,13 +103,19 @@ func TestListQueryPlans(t *testing.T) {
 				return err
 			}
 		}
-		return nil
+		_, err := tx.ExecContext(ctx, insertTombstonesSQL, planTasks, user, planTasks)
+		return err
 	})
 	if err != nil {
 		t.Fatalf("bulk insert: %v", err)
 	}
 	if n, err := s.CountTasks(ctx, user, todo.TaskFilter{}); err != nil || n != planTasks {
 		t.Fatalf("count after bulk insert: %d, %v; want %d", n, err, planTasks)
+	}
+	ch, err := s.Changes(ctx, user, planTasks-5, 10)
+	if err != nil || len(ch.Tasks) != 5 || len(ch.Deleted) != 5 || ch.Next != planTasks+5 || !ch.HasMore {
+		t.Fatalf("Changes across the two tables: %d tasks, %d deleted, next %d, more %v, %v; want 5, 5, %d, true",
+			len(ch.Tasks), len(ch.Deleted), ch.Next, ch.HasMore, err, planTasks+5)
 	}
 
 	for _, analyzed := range []bool{false, true} {
@@ -118,6 +125,7 @@ func TestListQueryPlans(t *testing.T) {
 				t.Fatalf("ANALYZE: %v", err)
 			}
 		}
+		checkChangesPlans(t, s, user, analyzed)
 		for _, sort := range []todo.SortField{todo.SortCreated, todo.SortUpdated, todo.SortTitle, todo.SortDue, todo.SortPriority} {
 			index := "tasks_user_" + map[todo.SortField]string{
 				todo.SortCreated: "created", todo.SortUpdated: "updated", todo.SortTitle: "title",
@@ -137,60 +145,33 @@ func TestListQueryPlans(t *testing.T) {
 	}
 }
 
-// TestChangesQueryPlans checks that the feed reads one user's changes as a
-// range of (user_id, seq) on both tables, never a sort, and that a bulk edit
-// looks its ids up by primary key, for a user with 100,000 tasks and 100,000
-// deletions, before and after ANALYZE.
-func TestChangesQueryPlans(t *testing.T) {
-	t.Parallel()
-	s := openTestStore(t, nil)
-	ctx := context.Background()
-	const user = "big-user"
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, bulkInsertSQL, 1, planTasks, user, planTasks); err != nil {
-			return err
-		}
-		for _, other := range []string{"big-use", "big-user2"} {
-			if _, err := tx.ExecContext(ctx, bulkInsertSQL, 1, 50, other, 50); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, `
-			WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-			INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
-			SELECT ?, ? + i, 1000000 + i, 1700000000000000 FROM n`, planTasks, user, planTasks)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("bulk insert: %v", err)
-	}
-	ch, err := s.Changes(ctx, user, planTasks-5, 10)
-	if err != nil || len(ch.Tasks) != 5 || len(ch.Deleted) != 5 || ch.Next != planTasks+5 || !ch.HasMore {
-		t.Fatalf("Changes across the two tables: %d tasks, %d deleted, next %d, more %v, %v; want 5, 5, %d, true",
-			len(ch.Tasks), len(ch.Deleted), ch.Next, ch.HasMore, err, planTasks+5)
-	}
+// insertTombstonesSQL gives a user ? deletions numbered after ? in one
+// statement, so that the feed has both tables to read.
+const insertTombstonesSQL = `
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
+SELECT ?, ? + i, 1000000 + i, 1700000000000000 FROM n`
+
+// checkChangesPlans checks that the feed reads the user's changes as a range
+// of (user_id, seq) on both tables, never a sort, and that a bulk edit looks
+// its ids up by primary key, however many tasks the user has.
+func checkChangesPlans(t *testing.T, s *Store, user string, analyzed bool) {
+	t.Helper()
 	ids, err := json.Marshal([]int64{3, planTasks / 2, planTasks})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, analyzed := range []bool{false, true} {
-		if analyzed {
-			if _, err := s.write.ExecContext(ctx, "PRAGMA analysis_limit = 1000; ANALYZE"); err != nil {
-				t.Fatalf("ANALYZE: %v", err)
-			}
-		}
-		for _, since := range []int64{0, planTasks / 2, 2 * planTasks} {
-			name := fmt.Sprintf("analyzed=%v since=%d", analyzed, since)
-			checkPlanSteps(t, s, name+" tasks", changedTasksSQL, []any{user, since, 1001},
-				"SEARCH tasks USING INDEX tasks_user_seq_idx (user_id=? AND seq>?)")
-			checkPlanSteps(t, s, name+" tombstones", tombstonesSQL, []any{user, since, 1001},
-				"SEARCH task_tombstones USING PRIMARY KEY (user_id=? AND seq>?)")
-		}
-		checkPlanSteps(t, s, fmt.Sprintf("analyzed=%v bulk", analyzed), bulkTasksSQL, []any{ids, user},
-			"SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)")
-		checkPlanSteps(t, s, fmt.Sprintf("analyzed=%v bulk delete", analyzed), bulkDeleteSQL, []any{ids, user},
-			"SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)")
+	for _, since := range []int64{0, planTasks / 2, 2 * planTasks} {
+		name := fmt.Sprintf("analyzed=%v since=%d", analyzed, since)
+		checkPlanSteps(t, s, name+" tasks", changedTasksSQL, []any{user, since, 1001},
+			"SEARCH tasks USING INDEX tasks_user_seq_idx (user_id=? AND seq>?)")
+		checkPlanSteps(t, s, name+" tombstones", tombstonesSQL, []any{user, since, 1001},
+			"SEARCH task_tombstones USING PRIMARY KEY (user_id=? AND seq>?)")
 	}
+	checkPlanSteps(t, s, fmt.Sprintf("analyzed=%v bulk", analyzed), bulkTasksSQL, []any{ids, user},
+		"SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)")
+	checkPlanSteps(t, s, fmt.Sprintf("analyzed=%v bulk delete", analyzed), bulkDeleteSQL, []any{ids, user},
+		"SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)")
 }
 
 // checkPlanSteps fails unless the plan of query has the step want and no
