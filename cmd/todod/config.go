@@ -20,11 +20,11 @@ import (
 type Config struct {
 	Engine      string // "sqlite" or "postgres"
 	DatabaseURL string // normalised: a postgres:// URL, or the SQLite file path
-	// MigrateURL is a direct (unpooled) PostgreSQL URL for migrations, whose
-	// lock is session-level and unsafe through a transaction-mode pooler;
-	// "" means DatabaseURL.
-	MigrateURL string
-	Addr       string // host:port to listen on
+	// DirectURL is a direct (unpooled) PostgreSQL URL for what needs a
+	// session, which a transaction-mode pooler does not keep: migrations (a
+	// session-level lock) and LISTEN for live events. "" means DatabaseURL.
+	DirectURL string
+	Addr      string // host:port to listen on
 
 	Secret        []byte // BETTER_AUTH_SECRET
 	BetterAuthURL string
@@ -61,7 +61,7 @@ type configVar struct {
 
 var configVars = []configVar{
 	{"DATABASE_URL", "database-url", "sqlite:///./todod.db", "postgres://… (also postgresql://, postgresql+asyncpg://, postgresql+psycopg://) or sqlite:///path / file:path"},
-	{"DATABASE_URL_UNPOOLED", "migrate-database-url", "", "direct (unpooled) PostgreSQL URL used for migrations, e.g. Neon's; default: DATABASE_URL"},
+	{"DATABASE_URL_UNPOOLED", "database-url-unpooled", "", "direct (unpooled) PostgreSQL URL for migrations and LISTEN, e.g. Neon's; default: DATABASE_URL"},
 	{"BETTER_AUTH_SECRET", "", "", "shared secret for HS256/384/512 tokens (at least 32 bytes)"},
 	{"BETTER_AUTH_URL", "better-auth-url", "", "Better Auth base URL; turns on JWKS verification from <url>/api/auth/jwks"},
 	{"JWT_JWKS_URL", "jwks-url", "", "explicit JWKS URL (overrides the derived one)"},
@@ -125,7 +125,7 @@ func loadConfig(fs *flag.FlagSet, args []string, lookup func(string) string, std
 		case engine != "postgres" || c.Engine != "postgres":
 			errs = append(errs, errors.New("DATABASE_URL_UNPOOLED is for PostgreSQL: both it and DATABASE_URL must be postgres:// URLs"))
 		default:
-			c.MigrateURL = dsn
+			c.DirectURL = dsn
 		}
 	}
 

@@ -145,13 +145,13 @@ func TestNormalizeDatabaseURL(t *testing.T) {
 	}
 }
 
-func TestConfigMigrateURL(t *testing.T) {
+func TestConfigDirectURL(t *testing.T) {
 	c, err := load(t, map[string]string{
 		"DATABASE_URL":          "postgresql://u:p@ep-x-pooler.neon.tech/db?sslmode=require",
 		"DATABASE_URL_UNPOOLED": "postgresql+asyncpg://u:p@ep-x.neon.tech/db?ssl=require",
 	})
-	if err != nil || c.MigrateURL != "postgres://u:p@ep-x.neon.tech/db?sslmode=require" {
-		t.Fatalf("MigrateURL %q, %v", c.MigrateURL, err)
+	if err != nil || c.DirectURL != "postgres://u:p@ep-x.neon.tech/db?sslmode=require" {
+		t.Fatalf("DirectURL %q, %v", c.DirectURL, err)
 	}
 	_, err = load(t, map[string]string{"DATABASE_URL_UNPOOLED": "postgres://u@h/db"})
 	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL_UNPOOLED") {

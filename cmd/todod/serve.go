@@ -100,10 +100,10 @@ func buildVersion() string {
 // migrateDatabase applies the migrations, over the direct URL when one is
 // configured, else through store.
 func migrateDatabase(ctx context.Context, c Config, store engineStore, logger *slog.Logger) error {
-	if c.MigrateURL == "" {
+	if c.DirectURL == "" {
 		return store.Migrate(ctx)
 	}
-	direct, err := postgres.Open(ctx, c.MigrateURL, postgres.Options{Logger: logger})
+	direct, err := postgres.Open(ctx, c.DirectURL, postgres.Options{Logger: logger})
 	if err != nil {
 		return fmt.Errorf("opening DATABASE_URL_UNPOOLED: %w", err)
 	}
@@ -115,7 +115,7 @@ func migrateDatabase(ctx context.Context, c Config, store engineStore, logger *s
 func openStore(ctx context.Context, c Config, logger *slog.Logger) (engineStore, error) {
 	switch c.Engine {
 	case "postgres":
-		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger})
+		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, ListenURL: c.DirectURL})
 	case "sqlite":
 		return sqlite.Open(ctx, c.DatabaseURL, sqlite.Options{Logger: logger})
 	}
@@ -190,7 +190,7 @@ func logConfig(logger *slog.Logger, c Config) {
 	logger.Info("configuration",
 		"engine", c.Engine,
 		"database", redactURL(c.Engine, c.DatabaseURL),
-		"migrate_database", redactURL(c.Engine, c.MigrateURL),
+		"direct_database", redactURL(c.Engine, c.DirectURL),
 		"addr", c.Addr,
 		"better_auth_secret", secret,
 		"better_auth_url", c.BetterAuthURL,

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -49,6 +50,10 @@ type Options struct {
 	// (including opening a new one) before failing with todo.ErrUnavailable.
 	// 0 means DefaultAcquireTimeout.
 	AcquireTimeout time.Duration
+	// ListenURL is a direct (unpooled) URL for the LISTEN session that carries
+	// change notifications between replicas: LISTEN needs a session, which a
+	// transaction-mode pooler such as Neon's does not keep. "" means dsn.
+	ListenURL string
 }
 
 // Store is a todo.Store on a PostgreSQL database. It is safe for concurrent use.
@@ -117,6 +122,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if acquireTimeout <= 0 {
 		acquireTimeout = DefaultAcquireTimeout
 	}
+	listenCfg := pool.Config().ConnConfig
+	if opts.ListenURL != "" {
+		if listenCfg, err = pgx.ParseConfig(opts.ListenURL); err != nil {
+			_ = db.Close()
+			pool.Close()
+			// pgx's parse errors can quote the URL, password included.
+			return nil, errors.New("postgres: the LISTEN URL is not a valid PostgreSQL URL")
+		}
+	}
 	h := newHub()
 	s := &Store{
 		pool:           pool,
@@ -127,7 +141,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		log:            log,
 		acquireTimeout: acquireTimeout,
 		hub:            h,
-		listener:       newListener(pool.Config().ConnConfig, log, h),
+		listener:       newListener(listenCfg, log, h),
 	}
 	s.notifier = newNotifier(s)
 	return s, nil
