@@ -66,7 +66,7 @@ func translate(ctx context.Context, op string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, todo.ErrNotFound), errors.Is(err, todo.ErrPreconditionFailed),
-		errors.Is(err, todo.ErrUnavailable):
+		errors.Is(err, todo.ErrCursorExpired), errors.Is(err, todo.ErrUnavailable):
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	case ctx.Err() != nil:
 		return fmt.Errorf("postgres: %s: %w", op, ctx.Err())

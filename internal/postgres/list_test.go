@@ -219,9 +219,10 @@ func TestListQueryPlans(t *testing.T) {
 	}
 }
 
-// The feed reads a user's changes through (user_id, seq) on both tables,
-// without a sort, for a user with 100,000 tasks and 100,000 deletions among
-// other users': from the beginning, from the middle and from the end.
+// The feed reads a user's changes through (user_id, seq) on both tables, and
+// their purged position by primary key, without a sort, for a user with
+// 100,000 tasks and 100,000 deletions among other users': from the
+// beginning, from the middle and from the end.
 func TestChangesQueryPlan(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, testDatabase(t), Options{})
@@ -252,7 +253,7 @@ func TestChangesQueryPlan(t *testing.T) {
 			label := fmt.Sprintf("since=%d generic=%v", since, generic)
 			plan := explain(t, s, changesSQL, []any{heavy, since, todo.MaxChangesLimit + 1}, generic)
 			t.Logf("%s:\n%s", label, plan)
-			checkPlan(t, label, plan, "tasks_user_seq_idx", "task_tombstones_pkey")
+			checkPlan(t, label, plan, "tasks_user_seq_idx", "task_tombstones_pkey", "task_users_pkey")
 		}
 	}
 

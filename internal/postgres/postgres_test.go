@@ -199,8 +199,8 @@ func TestMigrateConcurrently(t *testing.T) {
 		`SELECT count(*), max(version_id) FROM goose_db_version WHERE version_id > 0`).Scan(&applied, &maxVersion); err != nil {
 		t.Fatal(err)
 	}
-	if stores[0].latest != 2 || maxVersion != stores[0].latest || applied != stores[0].latest {
-		t.Errorf("goose_db_version: %d applied, max %d; embedded latest %d, want 2 each",
+	if stores[0].latest != 3 || maxVersion != stores[0].latest || applied != stores[0].latest {
+		t.Errorf("goose_db_version: %d applied, max %d; embedded latest %d, want 3 each",
 			applied, maxVersion, stores[0].latest)
 	}
 	for i, s := range stores {

@@ -18,9 +18,14 @@ import (
 )
 
 // changesSQL reads a page of the feed in one statement, so one snapshot:
-// each branch is a range of an index on (user_id, seq), read in order up to
-// the given number of rows (one beyond the page); Changes merges the two. A
-// tombstone row has a deleted_at, and NULLs where a task has its fields.
+// each of the first two branches is a range of an index on (user_id, seq),
+// read in order up to the given number of rows (one beyond the page); Changes
+// merges the two. A tombstone row has a deleted_at, and NULLs where a task
+// has its fields. The third branch is one row with id 0 (no task has it) when
+// $2 is a position after 0 and below the user's purged_seq: a purged
+// tombstone may be missing, and Changes answers todo.ErrCursorExpired. Being
+// in the same snapshot as the reads, the check cannot miss a purge that
+// removed tombstones they would have returned.
 const changesSQL = `
 (SELECT id, user_id, title, description, completed, priority, tags,
         due_at, completed_at, created_at, updated_at, version, seq,
@@ -36,7 +41,13 @@ UNION ALL
  FROM task_tombstones
  WHERE user_id = $1 AND seq > $2
  ORDER BY seq
- LIMIT $3)`
+ LIMIT $3)
+UNION ALL
+SELECT 0::bigint, user_id, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL, purged_seq,
+       NULL
+FROM task_users
+WHERE user_id = $1 AND $2 > 0 AND purged_seq > $2`
 
 // Changes returns up to limit of the user's changes after since, oldest
 // first. Errors: *todo.ValidationError, todo.ErrUnavailable.
@@ -59,6 +70,9 @@ func (s *Store) Changes(ctx context.Context, userID string, since int64, limit i
 			if err != nil {
 				return err
 			}
+			if ts == nil && t.ID == 0 {
+				return todo.ErrCursorExpired
+			}
 			if ts != nil {
 				gone = append(gone, *ts)
 			} else {
@@ -73,7 +87,8 @@ func (s *Store) Changes(ctx context.Context, userID string, since int64, limit i
 	return mergeChanges(tasks, gone, since, limit), nil
 }
 
-// scanChange reads a row of Changes: a task, or a tombstone (non-nil).
+// scanChange reads a row of Changes: a task, a tombstone (non-nil), or the
+// mark of an expired position (a task with ID 0 and nothing else).
 func scanChange(row pgx.Row) (todo.Task, *todo.Tombstone, error) {
 	var (
 		t                    todo.Task
@@ -91,6 +106,9 @@ func scanChange(row pgx.Row) (todo.Task, *todo.Tombstone, error) {
 	}
 	if deletedAt != nil {
 		return todo.Task{}, &todo.Tombstone{ID: t.ID, DeletedAt: deletedAt.UTC(), Seq: t.Seq}, nil
+	}
+	if t.ID == 0 {
+		return todo.Task{Seq: t.Seq}, nil, nil
 	}
 	if title == nil || completed == nil || rank == nil || createdAt == nil || updatedAt == nil || version == nil {
 		return todo.Task{}, nil, fmt.Errorf("task %d: a changes row without its fields", t.ID)
@@ -542,16 +560,30 @@ func (s *Store) ServerKey(ctx context.Context) ([]byte, error) {
 }
 
 // PurgeExpired deletes the tombstones older than todo.TombstoneRetention and
-// the idempotency keys expired at now, in one statement. It is not part of
-// todo.Store: the server calls it periodically. Errors: todo.ErrUnavailable.
+// the idempotency keys expired at now, and raises each user's purged_seq to
+// the highest change number it deleted, in one statement: Changes refuses
+// positions below it with todo.ErrCursorExpired, and no reader sees the
+// tombstones gone while those positions are still accepted. It is not part
+// of todo.Store: the server calls it periodically. Errors:
+// todo.ErrUnavailable.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) error {
 	now = todo.NormalizeTime(now)
 	return s.run(ctx, "purge-expired", func(conn *pgxpool.Conn) error {
-		_, err := conn.Exec(ctx, `
-			WITH tombstones AS (
-				DELETE FROM task_tombstones WHERE deleted_at < $1)
-			DELETE FROM idempotency_keys WHERE expires_at <= $2`,
-			now.Add(-todo.TombstoneRetention), now)
+		_, err := conn.Exec(ctx, purgeExpiredSQL, now.Add(-todo.TombstoneRetention), now)
 		return err
 	})
 }
+
+// purgeExpiredSQL deletes the tombstones deleted before $1 and the
+// idempotency keys expired at $2, and raises purged_seq of the users whose
+// tombstones went. The guard keeps purged_seq from going down when a
+// concurrent purge of another replica got there first.
+const purgeExpiredSQL = `
+WITH gone AS (
+    DELETE FROM task_tombstones WHERE deleted_at < $1
+    RETURNING user_id, seq),
+purged AS (
+    UPDATE task_users SET purged_seq = last.seq
+    FROM (SELECT user_id, max(seq) AS seq FROM gone GROUP BY user_id) AS last
+    WHERE task_users.user_id = last.user_id AND task_users.purged_seq < last.seq)
+DELETE FROM idempotency_keys WHERE expires_at <= $2`

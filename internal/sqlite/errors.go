@@ -61,7 +61,8 @@ func translate(ctx context.Context, op string, err error, closed bool) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, todo.ErrNotFound), errors.Is(err, todo.ErrPreconditionFailed), errors.As(err, &verr):
+	case errors.Is(err, todo.ErrNotFound), errors.Is(err, todo.ErrPreconditionFailed), errors.Is(err, todo.ErrCursorExpired),
+		errors.As(err, &verr):
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	var coded codedError

@@ -153,8 +153,9 @@ INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
 SELECT ?, ? + i, 1000000 + i, 1700000000000000 FROM n`
 
 // checkChangesPlans checks that the feed reads the user's changes as a range
-// of (user_id, seq) on both tables, never a sort, and that a bulk edit looks
-// its ids up by primary key, however many tasks the user has.
+// of (user_id, seq) on both tables, never a sort, and its purged position by
+// primary key, and that a bulk edit looks its ids up by primary key, however
+// many tasks the user has.
 func checkChangesPlans(t *testing.T, s *Store, user string, analyzed bool) {
 	t.Helper()
 	ids, err := json.Marshal([]int64{3, planTasks / 2, planTasks})
@@ -168,6 +169,8 @@ func checkChangesPlans(t *testing.T, s *Store, user string, analyzed bool) {
 		checkPlanSteps(t, s, name+" tombstones", tombstonesSQL, []any{user, since, 1001},
 			"SEARCH task_tombstones USING PRIMARY KEY (user_id=? AND seq>?)")
 	}
+	checkPlanSteps(t, s, fmt.Sprintf("analyzed=%v purged position", analyzed), purgedSeqSQL, []any{user},
+		"SEARCH task_users USING PRIMARY KEY (user_id=?)")
 	checkPlanSteps(t, s, fmt.Sprintf("analyzed=%v bulk", analyzed), bulkTasksSQL, []any{ids, user},
 		"SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)")
 	checkPlanSteps(t, s, fmt.Sprintf("analyzed=%v bulk delete", analyzed), bulkDeleteSQL, []any{ids, user},
@@ -350,8 +353,8 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 	if after := schema(t, s); !slices.Equal(after, before) {
 		t.Errorf("schema changed by a second Migrate:\n%v\n%v", before, after)
 	}
-	if got := versionRows(t, s); !slices.Equal(got, []int64{0, 1, 2}) {
-		t.Errorf("version rows %v, want [0 1 2]", got)
+	if got := versionRows(t, s); !slices.Equal(got, []int64{0, 1, 2, 3}) {
+		t.Errorf("version rows %v, want [0 1 2 3]", got)
 	}
 	if _, err := s.GetTask(ctx, "u", task.ID); err != nil {
 		t.Errorf("task after a second Migrate: %v", err)
@@ -414,8 +417,8 @@ func TestConcurrentMigrate(t *testing.T) {
 					t.Errorf("replica %d: Ping: %v", i, err)
 				}
 			}
-			if got := versionRows(t, stores[0]); !slices.Equal(got, []int64{0, 1, 2}) {
-				t.Errorf("version rows %v, want each version once: [0 1 2]", got)
+			if got := versionRows(t, stores[0]); !slices.Equal(got, []int64{0, 1, 2, 3}) {
+				t.Errorf("version rows %v, want each version once: [0 1 2 3]", got)
 			}
 		})
 	}

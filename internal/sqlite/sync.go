@@ -40,6 +40,11 @@ LIMIT ?`
 const latestChangeSQL = `
 SELECT seq FROM task_users WHERE user_id = ?`
 
+// purgedSeqSQL reads the highest change number of the user's purged
+// tombstones; no row means none was purged.
+const purgedSeqSQL = `
+SELECT purged_seq FROM task_users WHERE user_id = ?`
+
 // bulkTasksSQL reads the tasks of a JSON array of ids that belong to the
 // user. CROSS JOIN keeps the array as the outer loop, so each id is one
 // primary key lookup, however many tasks the user has.
@@ -96,6 +101,15 @@ ON CONFLICT (name) DO NOTHING`
 const serverKeySQL = `
 SELECT value FROM todod_meta WHERE name = 'server_key'`
 
+// purgedSeqRaiseSQL raises each user's purged_seq to the highest change
+// number among the tombstones purgeTombstonesSQL is about to delete. It runs
+// first, in the same transaction, so no reader sees the tombstones gone
+// while the cursors they expire are still accepted.
+const purgedSeqRaiseSQL = `
+UPDATE task_users SET purged_seq = gone.seq
+FROM (SELECT user_id, max(seq) AS seq FROM task_tombstones WHERE deleted_at < ? GROUP BY user_id) AS gone
+WHERE task_users.user_id = gone.user_id AND task_users.purged_seq < gone.seq`
+
 const purgeTombstonesSQL = `
 DELETE FROM task_tombstones WHERE deleted_at < ?`
 
@@ -111,9 +125,21 @@ func (s *Store) Changes(ctx context.Context, userID string, since int64, limit i
 	}
 	var tasks []todo.Task
 	var gone []todo.Tombstone
-	// One snapshot for both reads: a write between them could otherwise show
-	// a task's deletion without its last update, or the reverse.
+	// One snapshot for every read: a write between them could otherwise show
+	// a task's deletion without its last update, or the reverse, and a purge
+	// could remove tombstones after the check that since is recent enough.
 	err = s.readTx(ctx, func(tx *sql.Tx) error {
+		if since > 0 {
+			var purged int64
+			err := tx.QueryRowContext(ctx, purgedSeqSQL, userID).Scan(&purged)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			case since < purged:
+				return todo.ErrCursorExpired
+			}
+		}
 		rows, err := tx.QueryContext(ctx, changedTasksSQL, userID, since, limit+1)
 		if err != nil {
 			return err
@@ -513,12 +539,18 @@ func (s *Store) ServerKey(ctx context.Context) ([]byte, error) {
 }
 
 // PurgeExpired deletes the tombstones older than todo.TombstoneRetention and
-// the idempotency keys expired at now. It is not part of todo.Store: the
-// server calls it periodically.
+// the idempotency keys expired at now, and raises each user's purged_seq to
+// the highest change number it deleted, in one transaction: Changes refuses
+// positions below it with todo.ErrCursorExpired. It is not part of
+// todo.Store: the server calls it periodically.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) error {
 	now = todo.NormalizeTime(now)
+	cutoff := now.Add(-todo.TombstoneRetention).UnixMicro()
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, purgeTombstonesSQL, now.Add(-todo.TombstoneRetention).UnixMicro()); err != nil {
+		if _, err := tx.ExecContext(ctx, purgedSeqRaiseSQL, cutoff); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, purgeTombstonesSQL, cutoff); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, purgeIdempotencyKeysSQL, now.UnixMicro())

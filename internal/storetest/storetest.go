@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentCreates", testConcurrentCreates},
 		{"Changes", testChanges},
 		{"Tombstones", testTombstones},
+		{"CursorExpired", testCursorExpired},
 		{"Bulk", testBulk},
 		{"BulkLarge", testBulkLarge},
 		{"Stats", testStats},

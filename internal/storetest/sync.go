@@ -264,6 +264,74 @@ func testTombstones(t *testing.T, open Opener) {
 	}
 }
 
+// testCursorExpired checks that once a tombstone is purged, a position
+// below its change number is refused with todo.ErrCursorExpired, never
+// answered with the deletion left out; that positions at or above it, and 0,
+// still work; and that purging one user's tombstones expires none of another
+// user's positions.
+func testCursorExpired(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	bobsAt := e.clk.Stamp()
+	bobKept := e.create(bob, todo.NewTask{Title: "bob's, kept"})    // bob 1
+	bobGone := e.create(bob, todo.NewTask{Title: "bob's, deleted"}) // bob 2
+	e.delete(bob, bobGone.ID)                                       // bob 3
+	alicesAt := e.clk.Advance(time.Hour)
+	gone := e.create(alice, todo.NewTask{Title: "deleted"}) // 1
+	b := e.create(alice, todo.NewTask{Title: "b"})          // 2
+	c := e.create(alice, todo.NewTask{Title: "c"})          // 3
+	e.delete(alice, gone.ID)                                // 4
+	aliceTomb := todo.Tombstone{ID: gone.ID, DeletedAt: alicesAt, Seq: 4}
+
+	expired := func(user string, since int64) {
+		t.Helper()
+		_, err := e.s.Changes(e.ctx, user, since, 0)
+		if !errors.Is(err, todo.ErrCursorExpired) {
+			t.Errorf("Changes(%q, %d) after the purge: error %v, want todo.ErrCursorExpired", user, since, err)
+		}
+	}
+
+	// Only bob's tombstone is old enough: bob's positions before it expire,
+	// none of alice's do.
+	e.purge(bobsAt.Add(todo.TombstoneRetention + time.Microsecond))
+	expired(bob, 1)
+	expired(bob, 2)
+	checkChanges(t, "bob from the purged deletion", e.changes(bob, 3, 0), nil, nil, 3, false)
+	checkChanges(t, "bob from 0", e.changes(bob, 0, 0), []todo.Task{bobKept}, nil, 1, false)
+	for since := int64(1); since <= 3; since++ {
+		want := []todo.Task{b, c}[min(since-1, 2):]
+		checkChanges(t, fmt.Sprintf("alice from %d after bob's purge", since), e.changes(alice, since, 0),
+			want, []todo.Tombstone{aliceTomb}, 4, false)
+	}
+	checkChanges(t, "a user without changes, from a position", e.changes("carol", 5, 0), nil, nil, 5, false)
+
+	// Alice's turn: her tombstone goes, and her positions before it expire.
+	updatedAt := e.clk.Advance(time.Minute)
+	b = e.update(alice, b.ID, todo.TaskPatch{Title: ptr("b!")}, 0) // 5
+	if b.Seq != 5 || !b.UpdatedAt.Equal(updatedAt) {
+		t.Fatalf("update: Seq %d at %s, want 5 at %s", b.Seq, fmtTime(&b.UpdatedAt), fmtTime(&updatedAt))
+	}
+	now := alicesAt.Add(todo.TombstoneRetention + time.Microsecond)
+	e.purge(now)
+	for since := int64(1); since <= 3; since++ {
+		expired(alice, since)
+	}
+	checkChanges(t, "alice from the purged deletion", e.changes(alice, 4, 0), []todo.Task{b}, nil, 5, false)
+	checkChanges(t, "alice from 0", e.changes(alice, 0, 0), []todo.Task{c, b}, nil, 5, false)
+
+	// A later deletion is in the feed as usual; a purge with nothing left to
+	// remove moves nothing.
+	cAt := e.clk.Stamp()
+	e.delete(alice, c.ID) // 6
+	e.purge(now)
+	expired(alice, 3)
+	cTomb := []todo.Tombstone{{ID: c.ID, DeletedAt: cAt, Seq: 6}}
+	checkChanges(t, "alice from 4 after a later deletion", e.changes(alice, 4, 0), []todo.Task{b}, cTomb, 6, false)
+	checkChanges(t, "alice from 0 after a later deletion", e.changes(alice, 0, 0), []todo.Task{b}, cTomb, 6, false)
+	// Validation still comes first.
+	_, err := e.s.Changes(e.ctx, alice, -1, 0)
+	checkValidation(t, "negative since after a purge", err, "since")
+}
+
 // testBulk applies every action, with the rules of each, all or nothing.
 func testBulk(t *testing.T, open Opener) {
 	e := newEnv(t, open)

@@ -24,6 +24,12 @@ type Tombstone struct {
 // TombstoneRetention is how long deletions stay in the changes feed.
 const TombstoneRetention = 30 * 24 * time.Hour
 
+// ErrCursorExpired: a position of the changes feed is older than a deletion
+// whose tombstone was purged, so the changes after it can no longer be told
+// exactly. The client must start again from 0, which is always exact: it
+// gets every task the user has, and has nothing to delete.
+var ErrCursorExpired = errors.New("the change position is older than a purged deletion")
+
 // Changes is one page of a user's changes feed: tasks created or updated and
 // tasks deleted after a position, in sequence order.
 type Changes struct {
@@ -214,8 +220,11 @@ type SyncStore interface {
 	// Changes returns up to limit changes after position since (0: from the
 	// beginning), oldest first: Tasks and Deleted are each in Seq order, and
 	// together hold the lowest sequence numbers above since. A limit of 0
-	// means DefaultChangesLimit. Errors: *ValidationError (since < 0, limit
-	// outside 0..MaxChangesLimit), ErrUnavailable.
+	// means DefaultChangesLimit. From 0 the feed is always exact; from a
+	// later position it is ErrCursorExpired once a tombstone numbered above
+	// since has been purged, so a page never leaves a deletion out silently.
+	// Errors: *ValidationError (since < 0, limit outside 0..MaxChangesLimit),
+	// ErrCursorExpired, ErrUnavailable.
 	Changes(ctx context.Context, userID string, since int64, limit int) (Changes, error)
 	// BulkTasks applies b to every named task in one transaction and returns
 	// one result per id, in the order of b.IDs. Tag adds the tags a task
