@@ -244,9 +244,12 @@ summarize() {
 import json, statistics, sys
 runs = [json.load(open(p)) for p in sys.argv[1:]]
 def row(d):
+    if d.get("prefill_only"):
+        pre = d.get("prefill_result", {})
+        return (f"{d['engine']:8} seeded {pre.get('created', 0)} tasks of {d['users']} users in {pre.get('seconds')} s "
+                f"({pre.get('create_rps')} creates/s), errors {pre.get('errors_by_status')}, retries {pre.get('retries')}")
     lat = d.get("latency_ms", {})
     ol = d.get("open_loop")
-    pre = d.get("prefill_result", {})
     s = (f"{d['engine']:8} u{d['users']}/c{d['concurrency']} {d.get('loop','-'):6} "
          f"{d.get('rps', 0):9.1f} req/s  p50 {lat.get('p50', 0):7.2f}  p95 {lat.get('p95', 0):7.2f}  "
          f"p99 {lat.get('p99', 0):7.2f}  max {lat.get('max', 0):8.2f} ms  errors {d.get('errors', 0)}  "
@@ -255,8 +258,6 @@ def row(d):
          f"rss_peak {d['todod_rss_peak_mib']} MiB  conns {d['established_conns_peak']}  ready {d['ready_ms']} ms")
     if ol:
         s += f"  open: achieved {ol['achieved_rps']} of {ol['target_rps']}, kept_up {ol['kept_up']}, backlog_max {ol['backlog_max']}"
-    if d.get("prefill_only"):
-        s = f"{d['engine']:8} seeded {pre.get('created', 0)} tasks of {d['users']} users in {pre.get('seconds')} s, errors {pre.get('errors_by_status')}"
     return s
 for i, d in enumerate(runs, 1):
     print(f"run {i}: {row(d)}")
