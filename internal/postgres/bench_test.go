@@ -90,7 +90,7 @@ func BenchmarkWrites(b *testing.B) {
 	b.Run("changes-500", func(b *testing.B) {
 		seed(b, "bench-changes", 500)
 		for b.Loop() {
-			if _, err := s.Changes(ctx, "bench-changes", 0, 500); err != nil {
+			if _, err := s.Changes(ctx, "bench-changes", 0, 0, 500); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -243,7 +243,7 @@ func TestChangesQueryPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ch, err := s.Changes(ctx, heavy, 100000, 10)
+	ch, err := s.Changes(ctx, heavy, 100000, 0, 10)
 	if err != nil || len(ch.Tasks) != 5 || len(ch.Deleted) != 5 || ch.Next != 100010 || !ch.HasMore {
 		t.Fatalf("Changes from the middle: %d tasks, %d deleted, next %d, more %v, %v; want 5, 5, 100010, true",
 			len(ch.Tasks), len(ch.Deleted), ch.Next, ch.HasMore, err)

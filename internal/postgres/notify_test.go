@@ -248,7 +248,7 @@ func TestMigrateNumbersExistingTasks(t *testing.T) {
 		t.Fatalf("Migrate: %v", err)
 	}
 	for user, want := range map[string][]int64{"alice": {3, 1, 4}, "bob": {2}} {
-		ch, err := s.Changes(ctx, user, 0, 0)
+		ch, err := s.Changes(ctx, user, 0, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

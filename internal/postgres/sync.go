@@ -21,11 +21,10 @@ import (
 // each of the first two branches is a range of an index on (user_id, seq),
 // read in order up to the given number of rows (one beyond the page); Changes
 // merges the two. A tombstone row has a deleted_at, and NULLs where a task
-// has its fields. The third branch is one row with id 0 (no task has it) when
-// $2 is a position after 0 and below the user's purged_seq: a purged
-// tombstone may be missing, and Changes answers todo.ErrCursorExpired. Being
-// in the same snapshot as the reads, the check cannot miss a purge that
-// removed tombstones they would have returned.
+// has its fields. The third branch is one row with id 0 (no task has it)
+// carrying the user's purged position when tombstones of the user were
+// purged. Being in the same snapshot as the reads, it cannot miss a purge
+// that removed tombstones they would have returned.
 const changesSQL = `
 (SELECT id, user_id, title, description, completed, priority, tags,
         due_at, completed_at, created_at, updated_at, version, seq,
@@ -47,19 +46,20 @@ SELECT 0::bigint, user_id, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, NULL, NULL, NULL, purged_seq,
        NULL
 FROM task_users
-WHERE user_id = $1 AND $2 > 0 AND purged_seq > $2`
+WHERE user_id = $1 AND purged_seq > 0`
 
 // Changes returns up to limit of the user's changes after since, oldest
 // first. Errors: *todo.ValidationError, todo.ErrUnavailable.
-func (s *Store) Changes(ctx context.Context, userID string, since int64, limit int) (todo.Changes, error) {
-	limit, err := changesLimit(since, limit)
+func (s *Store) Changes(ctx context.Context, userID string, since, floor int64, limit int) (todo.Changes, error) {
+	limit, err := changesLimit(since, floor, limit)
 	if err != nil {
 		return todo.Changes{}, fmt.Errorf("postgres: changes: %w", err)
 	}
 	var tasks []todo.Task
 	var gone []todo.Tombstone
+	var purged int64
 	err = s.run(ctx, "changes", func(conn *pgxpool.Conn) error {
-		tasks, gone = nil, nil
+		tasks, gone, purged = nil, nil, 0
 		rows, err := conn.Query(ctx, changesSQL, userID, since, limit+1)
 		if err != nil {
 			return err
@@ -71,7 +71,8 @@ func (s *Store) Changes(ctx context.Context, userID string, since int64, limit i
 				return err
 			}
 			if ts == nil && t.ID == 0 {
-				return todo.ErrCursorExpired
+				purged = t.Seq
+				continue
 			}
 			if ts != nil {
 				gone = append(gone, *ts)
@@ -79,16 +80,24 @@ func (s *Store) Changes(ctx context.Context, userID string, since int64, limit i
 				tasks = append(tasks, t)
 			}
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if todo.ChangesExpired(since, floor, purged) {
+			return todo.ErrCursorExpired
+		}
+		return nil
 	})
 	if err != nil {
 		return todo.Changes{}, err
 	}
-	return mergeChanges(tasks, gone, since, limit), nil
+	ch := mergeChanges(tasks, gone, since, limit)
+	todo.SettleChanges(&ch, since, floor, purged)
+	return ch, nil
 }
 
 // scanChange reads a row of Changes: a task, a tombstone (non-nil), or the
-// mark of an expired position (a task with ID 0 and nothing else).
+// user's purged position (a task with ID 0 and that Seq).
 func scanChange(row pgx.Row) (todo.Task, *todo.Tombstone, error) {
 	var (
 		t                    todo.Task
@@ -126,10 +135,13 @@ func scanChange(row pgx.Row) (todo.Task, *todo.Tombstone, error) {
 }
 
 // changesLimit checks the arguments of Changes and returns the limit to use.
-func changesLimit(since int64, limit int) (int, error) {
+func changesLimit(since, floor int64, limit int) (int, error) {
 	var errs []todo.FieldError
 	if since < 0 {
 		errs = append(errs, todo.FieldError{Field: "since", Message: "must not be negative", Value: since})
+	}
+	if floor < 0 {
+		errs = append(errs, todo.FieldError{Field: "floor", Message: "must not be negative", Value: floor})
 	}
 	switch {
 	case limit == 0:

@@ -112,7 +112,7 @@ func TestListQueryPlans(t *testing.T) {
 	if n, err := s.CountTasks(ctx, user, todo.TaskFilter{}); err != nil || n != planTasks {
 		t.Fatalf("count after bulk insert: %d, %v; want %d", n, err, planTasks)
 	}
-	ch, err := s.Changes(ctx, user, planTasks-5, 10)
+	ch, err := s.Changes(ctx, user, planTasks-5, 0, 10)
 	if err != nil || len(ch.Tasks) != 5 || len(ch.Deleted) != 5 || ch.Next != planTasks+5 || !ch.HasMore {
 		t.Fatalf("Changes across the two tables: %d tasks, %d deleted, next %d, more %v, %v; want 5, 5, %d, true",
 			len(ch.Tasks), len(ch.Deleted), ch.Next, ch.HasMore, err, planTasks+5)

@@ -117,28 +117,26 @@ const purgeIdempotencyKeysSQL = `
 DELETE FROM idempotency_keys WHERE expires_at <= ?`
 
 // Changes returns up to limit of the user's changes after since, oldest first.
-func (s *Store) Changes(ctx context.Context, userID string, since int64, limit int) (todo.Changes, error) {
+func (s *Store) Changes(ctx context.Context, userID string, since, floor int64, limit int) (todo.Changes, error) {
 	const op = "changes"
-	limit, err := changesLimit(since, limit)
+	limit, err := changesLimit(since, floor, limit)
 	if err != nil {
 		return todo.Changes{}, fmt.Errorf("%s: %w", op, err)
 	}
 	var tasks []todo.Task
 	var gone []todo.Tombstone
+	var purged int64
 	// One snapshot for every read: a write between them could otherwise show
 	// a task's deletion without its last update, or the reverse, and a purge
 	// could remove tombstones after the check that since is recent enough.
 	err = s.readTx(ctx, func(tx *sql.Tx) error {
-		if since > 0 {
-			var purged int64
-			err := tx.QueryRowContext(ctx, purgedSeqSQL, userID).Scan(&purged)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return err
-			case since < purged:
-				return todo.ErrCursorExpired
-			}
+		err := tx.QueryRowContext(ctx, purgedSeqSQL, userID).Scan(&purged)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case todo.ChangesExpired(since, floor, purged):
+			return todo.ErrCursorExpired
 		}
 		rows, err := tx.QueryContext(ctx, changedTasksSQL, userID, since, limit+1)
 		if err != nil {
@@ -173,14 +171,19 @@ func (s *Store) Changes(ctx context.Context, userID string, since int64, limit i
 	if err != nil {
 		return todo.Changes{}, s.mapErr(ctx, op, err)
 	}
-	return mergeChanges(tasks, gone, since, limit), nil
+	ch := mergeChanges(tasks, gone, since, limit)
+	todo.SettleChanges(&ch, since, floor, purged)
+	return ch, nil
 }
 
 // changesLimit checks the arguments of Changes and returns the limit to use.
-func changesLimit(since int64, limit int) (int, error) {
+func changesLimit(since, floor int64, limit int) (int, error) {
 	var errs []todo.FieldError
 	if since < 0 {
 		errs = append(errs, todo.FieldError{Field: "since", Message: "must not be negative", Value: since})
+	}
+	if floor < 0 {
+		errs = append(errs, todo.FieldError{Field: "floor", Message: "must not be negative", Value: floor})
 	}
 	switch {
 	case limit == 0:

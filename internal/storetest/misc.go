@@ -154,7 +154,7 @@ func callAll(e *env, ctx context.Context, id int64, version int64) map[string]er
 	_, errs["ListTasks"] = e.s.ListTasks(ctx, alice, f)
 	_, errs["CountTasks"] = e.s.CountTasks(ctx, alice, f)
 	errs["Ping"] = e.s.Ping(ctx)
-	_, errs["Changes"] = e.s.Changes(ctx, alice, 0, 0)
+	_, errs["Changes"] = e.s.Changes(ctx, alice, 0, 0, 0)
 	_, errs["LatestChange"] = e.s.LatestChange(ctx, alice)
 	_, errs["BulkTasks"] = e.s.BulkTasks(ctx, alice, todo.Bulk{Action: todo.BulkComplete, IDs: []int64{id}})
 	_, errs["TaskStats"] = e.s.TaskStats(ctx, alice, e.clk.Stamp())

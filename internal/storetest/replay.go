@@ -141,7 +141,7 @@ func testReplay(t *testing.T, open Opener) {
 				default:
 				}
 				limit := 1 + r.IntN(7)
-				ch, err := e.s.Changes(e.ctx, user, since, limit)
+				ch, err := e.s.Changes(e.ctx, user, since, 0, limit)
 				if err != nil {
 					t.Errorf("reader of %s: Changes(%d, %d): %v", user, since, limit, err)
 					return

@@ -25,7 +25,7 @@ type purger interface {
 
 func (e *env) changes(user string, since int64, limit int) todo.Changes {
 	e.t.Helper()
-	ch, err := e.s.Changes(e.ctx, user, since, limit)
+	ch, err := e.s.Changes(e.ctx, user, since, 0, limit)
 	if err != nil {
 		e.t.Fatalf("Changes(%q, %d, %d): %v", user, since, limit, err)
 	}
@@ -228,11 +228,11 @@ func testChanges(t *testing.T, open Opener) {
 	}
 	checkChanges(t, "feed after failed writes", e.changes(alice, 6, 0), nil, nil, 6, false)
 
-	_, err = e.s.Changes(e.ctx, alice, -1, 0)
+	_, err = e.s.Changes(e.ctx, alice, -1, 0, 0)
 	checkValidation(t, "negative since", err, "since")
-	_, err = e.s.Changes(e.ctx, alice, 0, -1)
+	_, err = e.s.Changes(e.ctx, alice, 0, 0, -1)
 	checkValidation(t, "negative limit", err, "limit")
-	_, err = e.s.Changes(e.ctx, alice, 0, todo.MaxChangesLimit+1)
+	_, err = e.s.Changes(e.ctx, alice, 0, 0, todo.MaxChangesLimit+1)
 	checkValidation(t, "limit beyond the maximum", err, "limit")
 }
 
@@ -254,7 +254,8 @@ func testTombstones(t *testing.T, open Opener) {
 	e.purge(firstAt.Add(todo.TombstoneRetention + time.Microsecond))
 	checkChanges(t, "purged past the first deletion's retention", e.changes(alice, 0, 0), []todo.Task{kept}, tombs[1:], 5, false)
 	e.purge(secondAt.Add(365 * 24 * time.Hour))
-	checkChanges(t, "purged past every retention", e.changes(alice, 0, 0), []todo.Task{kept}, nil, 3, false)
+	// The last page ends at the purged position, not below it.
+	checkChanges(t, "purged past every retention", e.changes(alice, 0, 0), []todo.Task{kept}, nil, 5, false)
 	// The sequence goes on from where it was.
 	if n := e.latest(alice); n != 5 {
 		t.Errorf("LatestChange after the purge: %d, want 5", n)
@@ -267,7 +268,8 @@ func testTombstones(t *testing.T, open Opener) {
 // testCursorExpired checks that once a tombstone is purged, a position
 // below its change number is refused with todo.ErrCursorExpired, never
 // answered with the deletion left out; that positions at or above it, and 0,
-// still work; and that purging one user's tombstones expires none of another
+// still work, as do the positions of a resync from 0 with the Floor of its
+// pages; and that purging one user's tombstones expires none of another
 // user's positions.
 func testCursorExpired(t *testing.T, open Opener) {
 	e := newEnv(t, open)
@@ -284,7 +286,7 @@ func testCursorExpired(t *testing.T, open Opener) {
 
 	expired := func(user string, since int64) {
 		t.Helper()
-		_, err := e.s.Changes(e.ctx, user, since, 0)
+		_, err := e.s.Changes(e.ctx, user, since, 0, 0)
 		if !errors.Is(err, todo.ErrCursorExpired) {
 			t.Errorf("Changes(%q, %d) after the purge: error %v, want todo.ErrCursorExpired", user, since, err)
 		}
@@ -296,7 +298,7 @@ func testCursorExpired(t *testing.T, open Opener) {
 	expired(bob, 1)
 	expired(bob, 2)
 	checkChanges(t, "bob from the purged deletion", e.changes(bob, 3, 0), nil, nil, 3, false)
-	checkChanges(t, "bob from 0", e.changes(bob, 0, 0), []todo.Task{bobKept}, nil, 1, false)
+	checkChanges(t, "bob from 0", e.changes(bob, 0, 0), []todo.Task{bobKept}, nil, 3, false)
 	for since := int64(1); since <= 3; since++ {
 		want := []todo.Task{b, c}[min(since-1, 2):]
 		checkChanges(t, fmt.Sprintf("alice from %d after bob's purge", since), e.changes(alice, since, 0),
@@ -317,6 +319,19 @@ func testCursorExpired(t *testing.T, open Opener) {
 	}
 	checkChanges(t, "alice from the purged deletion", e.changes(alice, 4, 0), []todo.Task{b}, nil, 5, false)
 	checkChanges(t, "alice from 0", e.changes(alice, 0, 0), []todo.Task{c, b}, nil, 5, false)
+	// A resync from 0 in pages of one passes position 3, below the purged
+	// one: its pages carry the purged position as Floor, and with it the
+	// position is accepted.
+	p1 := e.changes(alice, 0, 1)
+	checkChanges(t, "resync page 1", p1, []todo.Task{c}, nil, 3, true)
+	p2, err := e.s.Changes(e.ctx, alice, p1.Next, p1.Floor, 1)
+	if err != nil {
+		t.Fatalf("resync page 2 from %d with floor %d: %v", p1.Next, p1.Floor, err)
+	}
+	checkChanges(t, "resync page 2", p2, []todo.Task{b}, nil, 5, false)
+	if p1.Floor != 4 || p2.Floor != 4 {
+		t.Errorf("resync pages: Floor %d and %d, want the purged position 4", p1.Floor, p2.Floor)
+	}
 
 	// A later deletion is in the feed as usual; a purge with nothing left to
 	// remove moves nothing.
@@ -327,9 +342,24 @@ func testCursorExpired(t *testing.T, open Opener) {
 	cTomb := []todo.Tombstone{{ID: c.ID, DeletedAt: cAt, Seq: 6}}
 	checkChanges(t, "alice from 4 after a later deletion", e.changes(alice, 4, 0), []todo.Task{b}, cTomb, 6, false)
 	checkChanges(t, "alice from 0 after a later deletion", e.changes(alice, 0, 0), []todo.Task{b}, cTomb, 6, false)
+	// A floor does not save a position from a purge after it; a regular
+	// position has none.
+	if ch := e.changes(alice, 4, 0); ch.Floor != 0 {
+		t.Errorf("from 4 without a floor: Floor %d, want 0", ch.Floor)
+	}
+	e.purge(cAt.Add(todo.TombstoneRetention + time.Microsecond)) // c's tombstone, 6
+	if _, err := e.s.Changes(e.ctx, alice, 3, 4, 0); !errors.Is(err, todo.ErrCursorExpired) {
+		t.Errorf("from 3 with floor 4 after a later purge: %v, want todo.ErrCursorExpired", err)
+	}
+	if _, err := e.s.Changes(e.ctx, alice, 1, 6, 0); err != nil {
+		t.Errorf("from 1 with floor 6 (a resync begun after that purge): %v", err)
+	}
+
 	// Validation still comes first.
-	_, err := e.s.Changes(e.ctx, alice, -1, 0)
+	_, err = e.s.Changes(e.ctx, alice, -1, 0, 0)
 	checkValidation(t, "negative since after a purge", err, "since")
+	_, err = e.s.Changes(e.ctx, alice, 1, -1, 0)
+	checkValidation(t, "negative floor", err, "floor")
 }
 
 // testBulk applies every action, with the rules of each, all or nothing.

@@ -36,9 +36,43 @@ type Changes struct {
 	Tasks   []Task      // current state of each task changed after the position; never nil
 	Deleted []Tombstone // tasks deleted after the position; never nil
 	// Next is the position to continue from: the highest sequence number in this
-	// page, or the position asked for when the page is empty.
+	// page, or the position asked for when the page is empty. On the last page
+	// it is at least the user's purged position (see ErrCursorExpired), since
+	// nothing is left to read below it.
 	Next    int64
 	HasMore bool
+	// Floor is the floor to pass back with Next (or with the number of any
+	// change of this page): the user's purged position when the page was
+	// read from 0, the floor given otherwise. It only matters while it is
+	// above the position it goes with.
+	Floor int64
+}
+
+// ChangesExpired reports whether a feed position is too old to be answered
+// exactly: some tombstone numbered above it was purged, and purged is the
+// highest change number of the user's purged tombstones. From 0 nothing is
+// too old: the client gets every task the user has and has nothing to
+// delete. floor is the purged position under which a sync from 0 began (0
+// for any other position): a client in the middle of such a sync never held
+// the tasks of tombstones purged before it started, so those do not expire
+// its positions.
+func ChangesExpired(since, floor, purged int64) bool {
+	return since > 0 && purged > max(since, floor)
+}
+
+// SettleChanges completes page ch, read from since with floor when the
+// user's purged position was purged: it sets Floor and, on the last page,
+// raises Next to purged (nothing is left to read below it), so that a sync
+// from 0 never ends below the purged position. Stores call it on every page
+// they return.
+func SettleChanges(ch *Changes, since, floor, purged int64) {
+	ch.Floor = floor
+	if since == 0 {
+		ch.Floor = purged
+	}
+	if !ch.HasMore {
+		ch.Next = max(ch.Next, purged)
+	}
 }
 
 // Limits on the changes feed.
@@ -219,13 +253,15 @@ type ChangeNotifier interface {
 type SyncStore interface {
 	// Changes returns up to limit changes after position since (0: from the
 	// beginning), oldest first: Tasks and Deleted are each in Seq order, and
-	// together hold the lowest sequence numbers above since. A limit of 0
-	// means DefaultChangesLimit. From 0 the feed is always exact; from a
-	// later position it is ErrCursorExpired once a tombstone numbered above
-	// since has been purged, so a page never leaves a deletion out silently.
-	// Errors: *ValidationError (since < 0, limit outside 0..MaxChangesLimit),
-	// ErrCursorExpired, ErrUnavailable.
-	Changes(ctx context.Context, userID string, since int64, limit int) (Changes, error)
+	// together hold the lowest sequence numbers above since. floor is the
+	// Floor of the page that gave since (0 if none). A limit of 0 means
+	// DefaultChangesLimit. From 0 the feed is always exact; from a later
+	// position it is ErrCursorExpired once a tombstone numbered above both
+	// since and floor has been purged (ChangesExpired), so a page never
+	// leaves a deletion out silently. Errors: *ValidationError (since or
+	// floor < 0, limit outside 0..MaxChangesLimit), ErrCursorExpired,
+	// ErrUnavailable.
+	Changes(ctx context.Context, userID string, since, floor int64, limit int) (Changes, error)
 	// BulkTasks applies b to every named task in one transaction and returns
 	// one result per id, in the order of b.IDs. Tag adds the tags a task
 	// lacks, after its own, and untag removes them. Errors: *MissingTasksError,
