@@ -17,7 +17,7 @@ export interface paths {
          *
          *     **Events.** task.created (a task's first version), task.updated (any later change: a task created and changed before the stream saw it arrives as task.updated, so treat both as an upsert) and task.deleted. data is a TaskEvent on one line: {"type":"task.updated","task":Task} or {"type":"task.deleted","id":7}. Several changes made quickly to one task may arrive as one event with the latest state.
          *
-         *     **Ids and resuming.** Each event's id is the change cursor of that change (the same values as list-changes' cursors). The stream opens with a retry: field and an id-only block (no event is dispatched) that names the current position, so even a client that drops before the first change resumes from there. On reconnection, send Last-Event-ID (EventSource and @microsoft/fetch-event-source do it by themselves): the stream first replays every change after it, in order, then goes on live, with no gap. Without Last-Event-ID the stream starts at the current position and replays nothing: load the tasks first (or call list-changes), then stream. A Last-Event-ID that is not a cursor of this user is a 422 before the stream starts.
+         *     **Ids and resuming.** Each event's id is the change cursor of that change (the same values as list-changes' cursors). The stream opens with a retry: field and an id-only block (no event is dispatched) that names the current position, so even a client that drops before the first change resumes from there. On reconnection, send Last-Event-ID (EventSource and @microsoft/fetch-event-source do it by themselves): the stream first replays every change after it, in order, then goes on live, with no gap. Without Last-Event-ID the stream starts at the current position and replays nothing: load the tasks first (or call list-changes), then stream. A Last-Event-ID that is not a cursor of this user is a 422 before the stream starts; one older than a deletion the server no longer keeps (deletions are kept 30 days) is a 410 before the stream starts: drop the local copy, sync again from scratch (list-changes without since), then stream with its cursor.
          *
          *     **Keeping it open.** A comment line (: ping) is sent every 15 s so that proxies and load balancers keep the connection; the stream has no time limit. Responses carry Cache-Control: no-store and X-Accel-Buffering: no (nginx passes events on at once). On shutdown the server ends every stream; reconnect (with Last-Event-ID) to another replica or after Retry-After. Changes made on any replica reach every stream (PostgreSQL LISTEN/NOTIFY; in-process on SQLite).
          *
@@ -109,11 +109,11 @@ export interface paths {
          * List changes since a cursor (offline sync)
          * @description The changes feed, for offline-first clients: the tasks created or updated after the cursor since (each in its current state, once), the ids of the tasks deleted after it, and the cursor to continue from.
          *
-         *     **How to sync.** Call it without since: the first pages are every task the user has. Keep the cursor of each response and send it as since next time. While has_more is true, call again at once. A client that applies every page in order (upsert tasks by id, remove the ids of deleted) holds exactly the server's state as of the last page. Pages are ordered by the user's change sequence, which has no gaps: every write of the user takes the next number, in commit order, so a change can never be skipped, even when two writes happen at the same time.
+         *     **How to sync.** Call it without since: the first pages are every task the user has. A sync from the beginning is always exact (it holds every task the user has, and there is nothing to delete), so it is also the way back from a 410. Keep the cursor of each response and send it as since next time. While has_more is true, call again at once. A client that applies every page in order (upsert tasks by id, remove the ids of deleted) holds exactly the server's state as of the last page. Pages are ordered by the user's change sequence, which has no gaps: every write of the user takes the next number, in commit order, so a change can never be skipped, even when two writes happen at the same time.
          *
-         *     **Cursors** are opaque strings (32 characters of base64url) that carry a position and a MAC under a key kept in the database: a cursor that was altered, made up or issued to another user is a 422 at query.since, never a silent gap. They do not expire and work on every replica. They are the same values as the ids of /api/events, so a client may switch between the two at any point.
+         *     **Cursors** are opaque strings (32 or 43 characters of base64url) that carry a position and a MAC under a key kept in the database: a cursor that was altered, made up or issued to another user is a 422 at query.since, never a silent gap. They work on every replica and stay valid until a deletion after them is purged (see Deletions). They are the same values as the ids of /api/events, so a client may switch between the two at any point.
          *
-         *     **Deletions** are kept for at least 30 days. A client that has been offline longer than that should drop its copy and sync again without since, or it may keep tasks deleted in the meantime.
+         *     **Deletions** are kept for at least 30 days, then purged. A cursor older than a purged deletion is answered 410 Gone, never with a silent gap: the client drops its copy and syncs again from scratch (this operation without since, or list every task), then continues with the new cursor.
          *
          *     limit (default 500, at most 1000) bounds the tasks plus deletions of one page.
          */
@@ -221,7 +221,7 @@ export interface paths {
          *
          *     **Events.** task.created (a task's first version), task.updated (any later change: a task created and changed before the stream saw it arrives as task.updated, so treat both as an upsert) and task.deleted. data is a TaskEvent on one line: {"type":"task.updated","task":Task} or {"type":"task.deleted","id":7}. Several changes made quickly to one task may arrive as one event with the latest state.
          *
-         *     **Ids and resuming.** Each event's id is the change cursor of that change (the same values as list-changes' cursors). The stream opens with a retry: field and an id-only block (no event is dispatched) that names the current position, so even a client that drops before the first change resumes from there. On reconnection, send Last-Event-ID (EventSource and @microsoft/fetch-event-source do it by themselves): the stream first replays every change after it, in order, then goes on live, with no gap. Without Last-Event-ID the stream starts at the current position and replays nothing: load the tasks first (or call list-changes), then stream. A Last-Event-ID that is not a cursor of this user is a 422 before the stream starts.
+         *     **Ids and resuming.** Each event's id is the change cursor of that change (the same values as list-changes' cursors). The stream opens with a retry: field and an id-only block (no event is dispatched) that names the current position, so even a client that drops before the first change resumes from there. On reconnection, send Last-Event-ID (EventSource and @microsoft/fetch-event-source do it by themselves): the stream first replays every change after it, in order, then goes on live, with no gap. Without Last-Event-ID the stream starts at the current position and replays nothing: load the tasks first (or call list-changes), then stream. A Last-Event-ID that is not a cursor of this user is a 422 before the stream starts; one older than a deletion the server no longer keeps (deletions are kept 30 days) is a 410 before the stream starts: drop the local copy, sync again from scratch (list-changes without since), then stream with its cursor.
          *
          *     **Keeping it open.** A comment line (: ping) is sent every 15 s so that proxies and load balancers keep the connection; the stream has no time limit. Responses carry Cache-Control: no-store and X-Accel-Buffering: no (nginx passes events on at once). On shutdown the server ends every stream; reconnect (with Last-Event-ID) to another replica or after Retry-After. Changes made on any replica reach every stream (PostgreSQL LISTEN/NOTIFY; in-process on SQLite).
          *
@@ -321,11 +321,11 @@ export interface paths {
          *
          *     The changes feed, for offline-first clients: the tasks created or updated after the cursor since (each in its current state, once), the ids of the tasks deleted after it, and the cursor to continue from.
          *
-         *     **How to sync.** Call it without since: the first pages are every task the user has. Keep the cursor of each response and send it as since next time. While has_more is true, call again at once. A client that applies every page in order (upsert tasks by id, remove the ids of deleted) holds exactly the server's state as of the last page. Pages are ordered by the user's change sequence, which has no gaps: every write of the user takes the next number, in commit order, so a change can never be skipped, even when two writes happen at the same time.
+         *     **How to sync.** Call it without since: the first pages are every task the user has. A sync from the beginning is always exact (it holds every task the user has, and there is nothing to delete), so it is also the way back from a 410. Keep the cursor of each response and send it as since next time. While has_more is true, call again at once. A client that applies every page in order (upsert tasks by id, remove the ids of deleted) holds exactly the server's state as of the last page. Pages are ordered by the user's change sequence, which has no gaps: every write of the user takes the next number, in commit order, so a change can never be skipped, even when two writes happen at the same time.
          *
-         *     **Cursors** are opaque strings (32 characters of base64url) that carry a position and a MAC under a key kept in the database: a cursor that was altered, made up or issued to another user is a 422 at query.since, never a silent gap. They do not expire and work on every replica. They are the same values as the ids of /api/events, so a client may switch between the two at any point.
+         *     **Cursors** are opaque strings (32 or 43 characters of base64url) that carry a position and a MAC under a key kept in the database: a cursor that was altered, made up or issued to another user is a 422 at query.since, never a silent gap. They work on every replica and stay valid until a deletion after them is purged (see Deletions). They are the same values as the ids of /api/events, so a client may switch between the two at any point.
          *
-         *     **Deletions** are kept for at least 30 days. A client that has been offline longer than that should drop its copy and sync again without since, or it may keep tasks deleted in the meantime.
+         *     **Deletions** are kept for at least 30 days, then purged. A cursor older than a purged deletion is answered 410 Gone, never with a silent gap: the client drops its copy and syncs again from scratch (this operation without since, or list every task), then continues with the new cursor.
          *
          *     limit (default 500, at most 1000) bounds the tasks plus deletions of one page.
          */
@@ -875,7 +875,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The id of the last event received, to resume after it with no gap: EventSource and fetch-event-source send it by themselves when they reconnect. Absent: the stream starts now, with no replay. A value that is not a cursor issued to this user is a 422, before the stream starts. A cursor from list-changes works too. */
+                /** @description The id of the last event received, to resume after it with no gap: EventSource and fetch-event-source send it by themselves when they reconnect. Absent: the stream starts now, with no replay. A value that is not a cursor issued to this user is a 422, and one older than a deletion the server no longer keeps (30 days) is a 410, both before the stream starts. A cursor from list-changes works too. */
                 "Last-Event-ID"?: string;
             };
             path?: never;
@@ -897,6 +897,15 @@ export interface operations {
                 headers: {
                     /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The cursor (since, or Last-Event-ID) is older than a deletion the server no longer keeps (deletions are kept 30 days): drop the local copy and sync again from scratch, with list-changes without since (or by listing every task), then continue with its cursor. */
+            410: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1265,7 +1274,7 @@ export interface operations {
     "list-changes": {
         parameters: {
             query?: {
-                /** @description The cursor of the last response (or the id of the last event seen on /api/events). Absent: from the beginning, which returns every task the user has. Opaque and bound to its user: a cursor that was altered, made up or issued to another user is a 422 at query.since. */
+                /** @description The cursor of the last response (or the id of the last event seen on /api/events). Absent: from the beginning, which returns every task the user has. Opaque and bound to its user: a cursor that was altered, made up or issued to another user is a 422 at query.since, and one older than a deletion the server no longer keeps (deletions are kept 30 days) is a 410: sync again without since. */
                 since?: string;
                 /** @description Most changes (tasks plus deletions) in one response. */
                 limit?: number;
@@ -1290,6 +1299,15 @@ export interface operations {
                 headers: {
                     /** @description Bearer realm="todod" without a token; with error="invalid_token" and error_description when the token was refused. */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The cursor (since, or Last-Event-ID) is older than a deletion the server no longer keeps (deletions are kept 30 days): drop the local copy and sync again from scratch, with list-changes without since (or by listing every task), then continue with its cursor. */
+            410: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1967,7 +1985,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The id of the last event received, to resume after it with no gap: EventSource and fetch-event-source send it by themselves when they reconnect. Absent: the stream starts now, with no replay. A value that is not a cursor issued to this user is a 422, before the stream starts. A cursor from list-changes works too. */
+                /** @description The id of the last event received, to resume after it with no gap: EventSource and fetch-event-source send it by themselves when they reconnect. Absent: the stream starts now, with no replay. A value that is not a cursor issued to this user is a 422, and one older than a deletion the server no longer keeps (30 days) is a 410, both before the stream starts. A cursor from list-changes works too. */
                 "Last-Event-ID"?: string;
             };
             path: {
@@ -2003,6 +2021,15 @@ export interface operations {
             };
             /** @description The {user_id} of the path is not the user of the token. Decided before any database access. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The cursor (since, or Last-Event-ID) is older than a deletion the server no longer keeps (deletions are kept 30 days): drop the local copy and sync again from scratch, with list-changes without since (or by listing every task), then continue with its cursor. */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2417,7 +2444,7 @@ export interface operations {
     "list-changes-for-user": {
         parameters: {
             query?: {
-                /** @description The cursor of the last response (or the id of the last event seen on /api/events). Absent: from the beginning, which returns every task the user has. Opaque and bound to its user: a cursor that was altered, made up or issued to another user is a 422 at query.since. */
+                /** @description The cursor of the last response (or the id of the last event seen on /api/events). Absent: from the beginning, which returns every task the user has. Opaque and bound to its user: a cursor that was altered, made up or issued to another user is a 422 at query.since, and one older than a deletion the server no longer keeps (deletions are kept 30 days) is a 410: sync again without since. */
                 since?: string;
                 /** @description Most changes (tasks plus deletions) in one response. */
                 limit?: number;
@@ -2456,6 +2483,15 @@ export interface operations {
             };
             /** @description The {user_id} of the path is not the user of the token. Decided before any database access. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The cursor (since, or Last-Event-ID) is older than a deletion the server no longer keeps (deletions are kept 30 days): drop the local copy and sync again from scratch, with list-changes without since (or by listing every task), then continue with its cursor. */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -197,6 +197,12 @@ func writeProblemCtx(ctx huma.Context, p *huma.ErrorModel) {
 	writeProblem(w, r, p)
 }
 
+// cursorExpiredDetail answers a change cursor (since, Last-Event-ID) older
+// than a deletion the server no longer keeps.
+const cursorExpiredDetail = "this cursor is too old: deletions after it are no longer kept (they are kept 30 days), " +
+	"so the changes since it cannot be given exactly. Drop the local copy and sync again from scratch: " +
+	"GET /api/tasks/changes without since (or list every task), then continue with the new cursor"
+
 // errorFor turns an error from the store (or anything a handler called) into
 // the error the handler returns: a problem. Store errors become their status;
 // ErrUnavailable and deadlines become 503 with Retry-After; a client that
@@ -213,6 +219,8 @@ func (s *Server) errorFor(ctx context.Context, err error) error {
 	case errors.Is(err, todo.ErrPreconditionFailed):
 		return newProblem(http.StatusPreconditionFailed,
 			"the task has changed since the ETag given in If-Match: fetch it again and retry; nothing was changed")
+	case errors.Is(err, todo.ErrCursorExpired):
+		return newProblem(http.StatusGone, cursorExpiredDetail)
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		s.log.LogAttrs(ctx, slog.LevelDebug, "client went away",
 			slog.String("request_id", infoFrom(ctx).ID), slog.String("err", err.Error()))
@@ -292,6 +300,8 @@ func errorDescription(code int) string {
 		return "No such task for this user. Another user's task gives exactly the same answer."
 	case http.StatusPreconditionFailed:
 		return "If-Match does not name the task's current version; nothing was changed."
+	case http.StatusGone:
+		return "The cursor (since, or Last-Event-ID) is older than a deletion the server no longer keeps (deletions are kept 30 days): drop the local copy and sync again from scratch, with list-changes without since (or by listing every task), then continue with its cursor."
 	case http.StatusRequestEntityTooLarge:
 		return "The body is larger than 64 KiB."
 	case http.StatusUnsupportedMediaType:

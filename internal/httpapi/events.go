@@ -118,7 +118,7 @@ func (s *Server) CloseStreams() {
 // ---- stream-events ----
 
 type streamEventsInput struct {
-	LastEventID string `header:"Last-Event-ID" example:"AAAAAAAAAAeK3oPjT5n2VQm1xHc9aS8b" doc:"The id of the last event received, to resume after it with no gap: EventSource and fetch-event-source send it by themselves when they reconnect. Absent: the stream starts now, with no replay. A value that is not a cursor issued to this user is a 422, before the stream starts. A cursor from list-changes works too."`
+	LastEventID string `header:"Last-Event-ID" example:"AAAAAAAAAAeK3oPjT5n2VQm1xHc9aS8b" doc:"The id of the last event received, to resume after it with no gap: EventSource and fetch-event-source send it by themselves when they reconnect. Absent: the stream starts now, with no replay. A value that is not a cursor issued to this user is a 422, and one older than a deletion the server no longer keeps (30 days) is a 410, both before the stream starts. A cursor from list-changes works too."`
 }
 
 // taskEvent is the data of an event (schema "TaskEvent").
@@ -133,8 +133,8 @@ type eventStream struct {
 	s         *Server
 	userID    string
 	key       []byte
-	pos       int64 // the last change sent
-	resume    bool  // replay the changes after pos first
+	pos       changePos     // the last change sent
+	first     *todo.Changes // when resuming: the first page after pos, read before the stream started
 	notify    <-chan struct{}
 	closeOnce sync.Once
 	cleanup   []func()
@@ -151,11 +151,11 @@ func (s *Server) streamEvents(ctx context.Context, in *streamEventsInput) (*huma
 		return nil, s.errorFor(ctx, err)
 	}
 	st := &eventStream{s: s, userID: sc.userID, key: key}
-	if in.LastEventID != "" {
+	resume := in.LastEventID != ""
+	if resume {
 		if st.pos, err = decodeChangeCursor(key, sc.userID, in.LastEventID); err != nil {
 			return nil, invalid(&huma.ErrorDetail{Location: "header.Last-Event-ID", Message: err.Error()})
 		}
-		st.resume = true
 	}
 	release, err := s.streams.acquire(sc.userID)
 	switch {
@@ -174,11 +174,19 @@ func (s *Server) streamEvents(ctx context.Context, in *streamEventsInput) (*huma
 	notify, unsubscribe := s.store.Subscribe(sc.userID)
 	st.notify = notify
 	st.cleanup = append(st.cleanup, unsubscribe)
-	if !st.resume {
-		if st.pos, err = s.store.LatestChange(ctx, sc.userID); err != nil {
+	if resume {
+		// The first page is read before the answer starts, so that a
+		// Last-Event-ID older than a purged deletion is a 410 (and a
+		// database that is down a 503), not a stream that ends at once.
+		ch, err := s.store.Changes(ctx, sc.userID, st.pos.seq, st.pos.floor, todo.MaxChangesLimit)
+		if err != nil {
 			st.close()
 			return nil, s.errorFor(ctx, err)
 		}
+		st.first = &ch
+	} else if st.pos.seq, err = s.store.LatestChange(ctx, sc.userID); err != nil {
+		st.close()
+		return nil, s.errorFor(ctx, err)
 	}
 	return &huma.StreamResponse{Body: st.run}, nil
 }
@@ -216,7 +224,10 @@ func (st *eventStream) run(hctx huma.Context) {
 	if !st.flush() {
 		return
 	}
-	if st.resume && !st.sendChanges(ctx) {
+	if st.first != nil && !st.sendPage(*st.first) {
+		return
+	}
+	if st.first != nil && st.first.HasMore && !st.sendChanges(ctx) {
 		return
 	}
 	heartbeat := time.NewTicker(st.s.heartbeat)
@@ -244,7 +255,7 @@ func (st *eventStream) run(hctx huma.Context) {
 // the stream can go on.
 func (st *eventStream) sendChanges(ctx context.Context) bool {
 	for {
-		ch, err := st.s.store.Changes(ctx, st.userID, st.pos, todo.MaxChangesLimit)
+		ch, err := st.s.store.Changes(ctx, st.userID, st.pos.seq, st.pos.floor, todo.MaxChangesLimit)
 		if err != nil {
 			if ctx.Err() == nil {
 				st.s.log.LogAttrs(ctx, slog.LevelWarn, "event stream ended: reading changes failed",
@@ -252,16 +263,25 @@ func (st *eventStream) sendChanges(ctx context.Context) bool {
 			}
 			return false
 		}
-		if !st.writeChanges(ch) || !st.flush() {
+		if !st.sendPage(ch) {
 			return false
-		}
-		if ch.Next > st.pos {
-			st.pos = ch.Next
 		}
 		if !ch.HasMore {
 			return true
 		}
 	}
+}
+
+// sendPage writes the events of one page and moves the stream's position to
+// its end. It reports whether the stream can go on.
+func (st *eventStream) sendPage(ch todo.Changes) bool {
+	if !st.writeChanges(ch) || !st.flush() {
+		return false
+	}
+	if ch.Next >= st.pos.seq {
+		st.pos = nextPos(ch)
+	}
+	return true
 }
 
 // writeChanges buffers the events of one page in sequence order: the page
@@ -284,7 +304,7 @@ func (st *eventStream) writeChanges(ch todo.Changes) bool {
 			seq = ds[0].Seq
 			ds = ds[1:]
 		}
-		if !st.writeEvent(seq, ev) {
+		if !st.writeEvent(changePos{seq: seq, floor: ch.Floor}, ev) {
 			return false
 		}
 	}
@@ -293,9 +313,9 @@ func (st *eventStream) writeChanges(ch todo.Changes) bool {
 
 // writeEvent buffers one event: its id (the change cursor), its type and its
 // data on one line (JSON escapes every line break).
-func (st *eventStream) writeEvent(seq int64, ev taskEvent) bool {
+func (st *eventStream) writeEvent(pos changePos, ev taskEvent) bool {
 	st.buf.WriteString("id: ")
-	st.buf.WriteString(encodeChangeCursor(st.key, st.userID, seq))
+	st.buf.WriteString(encodeChangeCursor(st.key, st.userID, pos))
 	st.buf.WriteString("\nevent: ")
 	st.buf.WriteString(ev.Type)
 	st.buf.WriteString("\ndata: ")

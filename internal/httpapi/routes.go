@@ -112,7 +112,7 @@ func (s *Server) routes(api huma.API) {
 		Path:        "/api/tasks/changes",
 		Summary:     "List changes since a cursor (offline sync)",
 		Description: changesDescription,
-		Errors:      []int{http.StatusUnprocessableEntity},
+		Errors:      []int{http.StatusGone, http.StatusUnprocessableEntity},
 		Responses:   success("200", "The changes after since, and the cursor to continue from.", false),
 	}, s.listChanges)
 
@@ -145,7 +145,7 @@ func (s *Server) routes(api huma.API) {
 		Path:        "/api/events",
 		Summary:     "Stream task changes live (Server-Sent Events)",
 		Description: eventsDescription,
-		Errors:      []int{http.StatusUnprocessableEntity},
+		Errors:      []int{http.StatusGone, http.StatusUnprocessableEntity},
 		Responses: map[string]*huma.Response{"200": {
 			Description: "A text/event-stream that stays open. Each event: id (its change cursor), event (task.created, task.updated or task.deleted) and data (a TaskEvent as JSON, on one line). Comment lines (: ping) every 15 s keep it open.",
 			Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{
@@ -313,11 +313,11 @@ If-Match makes the change conditional.
 
 const changesDescription = `The changes feed, for offline-first clients: the tasks created or updated after the cursor since (each in its current state, once), the ids of the tasks deleted after it, and the cursor to continue from.
 
-**How to sync.** Call it without since: the first pages are every task the user has. Keep the cursor of each response and send it as since next time. While has_more is true, call again at once. A client that applies every page in order (upsert tasks by id, remove the ids of deleted) holds exactly the server's state as of the last page. Pages are ordered by the user's change sequence, which has no gaps: every write of the user takes the next number, in commit order, so a change can never be skipped, even when two writes happen at the same time.
+**How to sync.** Call it without since: the first pages are every task the user has. A sync from the beginning is always exact (it holds every task the user has, and there is nothing to delete), so it is also the way back from a 410. Keep the cursor of each response and send it as since next time. While has_more is true, call again at once. A client that applies every page in order (upsert tasks by id, remove the ids of deleted) holds exactly the server's state as of the last page. Pages are ordered by the user's change sequence, which has no gaps: every write of the user takes the next number, in commit order, so a change can never be skipped, even when two writes happen at the same time.
 
-**Cursors** are opaque strings (32 characters of base64url) that carry a position and a MAC under a key kept in the database: a cursor that was altered, made up or issued to another user is a 422 at query.since, never a silent gap. They do not expire and work on every replica. They are the same values as the ids of /api/events, so a client may switch between the two at any point.
+**Cursors** are opaque strings (32 or 43 characters of base64url) that carry a position and a MAC under a key kept in the database: a cursor that was altered, made up or issued to another user is a 422 at query.since, never a silent gap. They work on every replica and stay valid until a deletion after them is purged (see Deletions). They are the same values as the ids of /api/events, so a client may switch between the two at any point.
 
-**Deletions** are kept for at least 30 days. A client that has been offline longer than that should drop its copy and sync again without since, or it may keep tasks deleted in the meantime.
+**Deletions** are kept for at least 30 days, then purged. A cursor older than a purged deletion is answered 410 Gone, never with a silent gap: the client drops its copy and syncs again from scratch (this operation without since, or list every task), then continues with the new cursor.
 
 limit (default 500, at most 1000) bounds the tasks plus deletions of one page.`
 
@@ -339,7 +339,7 @@ const eventsDescription = `A Server-Sent Events stream (text/event-stream) of th
 
 **Events.** task.created (a task's first version), task.updated (any later change: a task created and changed before the stream saw it arrives as task.updated, so treat both as an upsert) and task.deleted. data is a TaskEvent on one line: {"type":"task.updated","task":Task} or {"type":"task.deleted","id":7}. Several changes made quickly to one task may arrive as one event with the latest state.
 
-**Ids and resuming.** Each event's id is the change cursor of that change (the same values as list-changes' cursors). The stream opens with a retry: field and an id-only block (no event is dispatched) that names the current position, so even a client that drops before the first change resumes from there. On reconnection, send Last-Event-ID (EventSource and @microsoft/fetch-event-source do it by themselves): the stream first replays every change after it, in order, then goes on live, with no gap. Without Last-Event-ID the stream starts at the current position and replays nothing: load the tasks first (or call list-changes), then stream. A Last-Event-ID that is not a cursor of this user is a 422 before the stream starts.
+**Ids and resuming.** Each event's id is the change cursor of that change (the same values as list-changes' cursors). The stream opens with a retry: field and an id-only block (no event is dispatched) that names the current position, so even a client that drops before the first change resumes from there. On reconnection, send Last-Event-ID (EventSource and @microsoft/fetch-event-source do it by themselves): the stream first replays every change after it, in order, then goes on live, with no gap. Without Last-Event-ID the stream starts at the current position and replays nothing: load the tasks first (or call list-changes), then stream. A Last-Event-ID that is not a cursor of this user is a 422 before the stream starts; one older than a deletion the server no longer keeps (deletions are kept 30 days) is a 410 before the stream starts: drop the local copy, sync again from scratch (list-changes without since), then stream with its cursor.
 
 **Keeping it open.** A comment line (: ping) is sent every 15 s so that proxies and load balancers keep the connection; the stream has no time limit. Responses carry Cache-Control: no-store and X-Accel-Buffering: no (nginx passes events on at once). On shutdown the server ends every stream; reconnect (with Last-Event-ID) to another replica or after Retry-After. Changes made on any replica reach every stream (PostgreSQL LISTEN/NOTIFY; in-process on SQLite).
 

@@ -31,58 +31,105 @@ import (
 // skip changes by accident or probe another user's sequence. The server key
 // lives in the database (todo.SyncStore.ServerKey), so every replica issues
 // and accepts the same cursors.
+//
+// A cursor in the middle of a sync from the beginning that started after
+// tombstones were purged also carries the floor of the store's page
+// (todo.Changes.Floor): 8 more bytes after the sequence number, under a
+// label of its own, 43 characters in all. Without it the cursor would look
+// older than the purge and be refused with 410, and a client could never
+// finish the resync the 410 asks for.
 
 const (
-	changeSeqLen    = 8
-	changeMACLen    = 16
-	changeCursorLen = changeSeqLen + changeMACLen
+	changeSeqLen         = 8
+	changeMACLen         = 16
+	changeCursorLen      = changeSeqLen + changeMACLen
+	changeFloorCursorLen = 2*changeSeqLen + changeMACLen
 )
 
-// changeCursorLabel separates the MACs of change cursors from any other use
-// of the server key.
-const changeCursorLabel = "todod change cursor v1\x00"
+// The labels separate the MACs of change cursors, with and without a floor,
+// from each other and from any other use of the server key. They have the
+// same length and differ before their end, so no user id can make the MAC
+// input of one form equal to that of the other.
+const (
+	changeCursorLabel      = "todod change cursor v1\x00"
+	changeFloorCursorLabel = "todod change cursor v2\x00"
+)
 
 // errBadChangeCursor is the one answer to a change cursor that does not verify.
 var errBadChangeCursor = errors.New("is not a change cursor this server issued to this user (use the cursor or event id as received)")
 
-func changeMAC(key []byte, userID string, seq []byte) []byte {
+// changePos is a position of a user's changes feed: the arguments since and
+// floor of todo.SyncStore.Changes.
+type changePos struct {
+	seq, floor int64
+}
+
+// nextPos is the position after page ch.
+func nextPos(ch todo.Changes) changePos {
+	return changePos{seq: ch.Next, floor: ch.Floor}
+}
+
+func changeMAC(key []byte, label, userID string, payload []byte) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(changeCursorLabel))
-	// The user id has a variable length, but the sequence number after it has
-	// a fixed one, so the concatenation is unambiguous.
+	m.Write([]byte(label))
+	// The user id has a variable length, but the payload after it has a
+	// fixed one for each label, so the concatenation is unambiguous.
 	m.Write([]byte(userID))
-	m.Write(seq)
+	m.Write(payload)
 	return m.Sum(nil)[:changeMACLen]
 }
 
-// encodeChangeCursor returns the opaque cursor of position seq of userID's
-// changes.
-func encodeChangeCursor(key []byte, userID string, seq int64) string {
-	var b [changeCursorLen]byte
-	binary.BigEndian.PutUint64(b[:changeSeqLen], uint64(seq))
-	copy(b[changeSeqLen:], changeMAC(key, userID, b[:changeSeqLen]))
+// encodeChangeCursor returns the opaque cursor of position pos of userID's
+// changes: with its floor only when the floor is above the sequence number,
+// as todo.Changes.Floor is.
+func encodeChangeCursor(key []byte, userID string, pos changePos) string {
+	if pos.floor <= pos.seq {
+		var b [changeCursorLen]byte
+		binary.BigEndian.PutUint64(b[:changeSeqLen], uint64(pos.seq))
+		copy(b[changeSeqLen:], changeMAC(key, changeCursorLabel, userID, b[:changeSeqLen]))
+		return base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	var b [changeFloorCursorLen]byte
+	binary.BigEndian.PutUint64(b[:changeSeqLen], uint64(pos.seq))
+	binary.BigEndian.PutUint64(b[changeSeqLen:2*changeSeqLen], uint64(pos.floor))
+	copy(b[2*changeSeqLen:], changeMAC(key, changeFloorCursorLabel, userID, b[:2*changeSeqLen]))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // decodeChangeCursor verifies an opaque cursor of userID and returns its
 // position.
-func decodeChangeCursor(key []byte, userID, s string) (int64, error) {
-	if len(s) != base64.RawURLEncoding.EncodedLen(changeCursorLen) {
-		return 0, errBadChangeCursor
+func decodeChangeCursor(key []byte, userID, s string) (changePos, error) {
+	var label string
+	var payloadLen int
+	switch len(s) {
+	case base64.RawURLEncoding.EncodedLen(changeCursorLen):
+		label, payloadLen = changeCursorLabel, changeSeqLen
+	case base64.RawURLEncoding.EncodedLen(changeFloorCursorLen):
+		label, payloadLen = changeFloorCursorLabel, 2*changeSeqLen
+	default:
+		return changePos{}, errBadChangeCursor
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != changeCursorLen {
-		return 0, errBadChangeCursor
+	if err != nil || len(b) != payloadLen+changeMACLen {
+		return changePos{}, errBadChangeCursor
 	}
-	if !hmac.Equal(b[changeSeqLen:], changeMAC(key, userID, b[:changeSeqLen])) {
-		return 0, errBadChangeCursor
+	if !hmac.Equal(b[payloadLen:], changeMAC(key, label, userID, b[:payloadLen])) {
+		return changePos{}, errBadChangeCursor
 	}
 	seq := binary.BigEndian.Uint64(b[:changeSeqLen])
-	if seq > 1<<63-1 {
-		// Only a server with another key could have made it; refuse it all the same.
-		return 0, errBadChangeCursor
+	var floor uint64
+	if payloadLen > changeSeqLen {
+		floor = binary.BigEndian.Uint64(b[changeSeqLen:payloadLen])
+		if floor <= seq {
+			// Never issued: a floor is only written above the position.
+			return changePos{}, errBadChangeCursor
+		}
 	}
-	return int64(seq), nil
+	if seq > 1<<63-1 || floor > 1<<63-1 {
+		// Only a server with another key could have made it; refuse it all the same.
+		return changePos{}, errBadChangeCursor
+	}
+	return changePos{seq: int64(seq), floor: int64(floor)}, nil
 }
 
 // cursorKey returns the server key of change cursors. It is read from the
@@ -106,7 +153,7 @@ func (s *Server) cursorKey(ctx context.Context) ([]byte, error) {
 // ---- list-changes ----
 
 type listChangesInput struct {
-	Since string `query:"since" example:"AAAAAAAAAAeK3oPjT5n2VQm1xHc9aS8b" doc:"The cursor of the last response (or the id of the last event seen on /api/events). Absent: from the beginning, which returns every task the user has. Opaque and bound to its user: a cursor that was altered, made up or issued to another user is a 422 at query.since."`
+	Since string `query:"since" example:"AAAAAAAAAAeK3oPjT5n2VQm1xHc9aS8b" doc:"The cursor of the last response (or the id of the last event seen on /api/events). Absent: from the beginning, which returns every task the user has. Opaque and bound to its user: a cursor that was altered, made up or issued to another user is a 422 at query.since, and one older than a deletion the server no longer keeps (deletions are kept 30 days) is a 410: sync again without since."`
 	Limit int    `query:"limit" minimum:"1" maximum:"1000" default:"500" example:"500" doc:"Most changes (tasks plus deletions) in one response."`
 }
 
@@ -134,20 +181,20 @@ func (s *Server) listChanges(ctx context.Context, in *listChangesInput) (*change
 	if err != nil {
 		return nil, s.errorFor(ctx, err)
 	}
-	var since int64
+	var since changePos
 	if in.Since != "" {
 		if since, err = decodeChangeCursor(key, sc.userID, in.Since); err != nil {
 			return nil, invalid(&huma.ErrorDetail{Location: "query.since", Message: err.Error()})
 		}
 	}
-	ch, err := s.store.Changes(ctx, sc.userID, since, in.Limit)
+	ch, err := s.store.Changes(ctx, sc.userID, since.seq, since.floor, in.Limit)
 	if err != nil {
 		return nil, s.errorFor(ctx, err)
 	}
 	out := &changesOutput{Body: taskChanges{
 		Tasks:   make([]task, len(ch.Tasks)),
 		Deleted: make([]taskTombstone, len(ch.Deleted)),
-		Cursor:  encodeChangeCursor(key, sc.userID, ch.Next),
+		Cursor:  encodeChangeCursor(key, sc.userID, nextPos(ch)),
 		HasMore: ch.HasMore,
 	}}
 	for i, t := range ch.Tasks {

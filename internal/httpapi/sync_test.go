@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -68,6 +71,7 @@ var syncSuite = []struct {
 }{
 	{"ChangesFeed", testChangesFeed},
 	{"ChangesReplayReachesState", testChangesReplay},
+	{"ChangesCursorExpired", testChangesCursorExpired},
 	{"Bulk", testBulk},
 	{"BulkAllOrNothing", testBulkAllOrNothing},
 	{"Stats", testStats},
@@ -96,14 +100,27 @@ func TestSyncSQLite(t *testing.T) {
 
 func TestChangeCursor(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
-	for _, seq := range []int64{0, 1, 255, 1 << 40, 1<<63 - 1} {
-		c := encodeChangeCursor(key, "alice", seq)
-		if len(c) != 32 {
-			t.Fatalf("cursor %q: %d characters, want 32", c, len(c))
+	for _, tc := range []struct {
+		pos    changePos
+		length int
+	}{
+		{changePos{seq: 0}, 32}, {changePos{seq: 1}, 32}, {changePos{seq: 255}, 32}, {changePos{seq: 1 << 40}, 32},
+		{changePos{seq: 1<<63 - 1}, 32},
+		// A floor only goes in when it is above the position.
+		{changePos{seq: 7, floor: 7}, 32}, {changePos{seq: 1}, 32},
+		{changePos{seq: 0, floor: 1}, 43}, {changePos{seq: 6, floor: 7}, 43}, {changePos{seq: 1, floor: 1<<63 - 1}, 43},
+	} {
+		c := encodeChangeCursor(key, "alice", tc.pos)
+		if len(c) != tc.length {
+			t.Fatalf("cursor %q of %+v: %d characters, want %d", c, tc.pos, len(c), tc.length)
+		}
+		want := tc.pos
+		if want.floor <= want.seq {
+			want.floor = 0
 		}
 		got, err := decodeChangeCursor(key, "alice", c)
-		if err != nil || got != seq {
-			t.Fatalf("decode(encode(%d)) = %d, %v", seq, got, err)
+		if err != nil || got != want {
+			t.Fatalf("decode(encode(%+v)) = %+v, %v", tc.pos, got, err)
 		}
 		if _, err := decodeChangeCursor(key, "bob", c); err != errBadChangeCursor {
 			t.Fatalf("alice's cursor accepted for bob: %v", err)
@@ -112,24 +129,37 @@ func TestChangeCursor(t *testing.T) {
 			t.Fatalf("a cursor of another key accepted: %v", err)
 		}
 	}
-	// Every single-bit change of the raw cursor is refused.
-	c := encodeChangeCursor(key, "alice", 42)
-	raw, _ := base64.RawURLEncoding.DecodeString(c)
-	for i := range raw {
-		for bit := range 8 {
-			b := slices.Clone(raw)
-			b[i] ^= 1 << bit
-			if _, err := decodeChangeCursor(key, "alice", base64.RawURLEncoding.EncodeToString(b)); err != errBadChangeCursor {
-				t.Fatalf("byte %d bit %d flipped: %v", i, bit, err)
+	// Every single-bit change of the raw cursor is refused, with or without
+	// a floor.
+	c := encodeChangeCursor(key, "alice", changePos{seq: 42})
+	for _, cursor := range []string{c, encodeChangeCursor(key, "alice", changePos{seq: 42, floor: 50})} {
+		raw, _ := base64.RawURLEncoding.DecodeString(cursor)
+		for i := range raw {
+			for bit := range 8 {
+				b := slices.Clone(raw)
+				b[i] ^= 1 << bit
+				if _, err := decodeChangeCursor(key, "alice", base64.RawURLEncoding.EncodeToString(b)); err != errBadChangeCursor {
+					t.Fatalf("%s: byte %d bit %d flipped: %v", cursor, i, bit, err)
+				}
 			}
 		}
 	}
 	// A user id that ends where a sequence number starts is another user.
-	if encodeChangeCursor(key, "alice", 1) == encodeChangeCursor(key, "alic", 1) {
+	if encodeChangeCursor(key, "alice", changePos{seq: 1}) == encodeChangeCursor(key, "alic", changePos{seq: 1}) {
 		t.Fatal("cursors of two users are equal")
 	}
+	// A floor at or below the position is never issued, even correctly signed.
+	var b [changeFloorCursorLen]byte
+	binary.BigEndian.PutUint64(b[:8], 9)
+	binary.BigEndian.PutUint64(b[8:16], 9)
+	copy(b[16:], changeMAC(key, changeFloorCursorLabel, "alice", b[:16]))
+	// The short form's MAC under the long form's label, and the reverse.
+	var short [changeCursorLen]byte
+	binary.BigEndian.PutUint64(short[:8], 9)
+	copy(short[8:], changeMAC(key, changeFloorCursorLabel, "alice", short[:8]))
 	for _, bad := range []string{"", "abc", c + "A", c[:31], c[:31] + "=", strings.Repeat("A", 32), "!" + c[1:],
-		base64.RawURLEncoding.EncodeToString([]byte(`{"v":1,"i":5}`))} {
+		strings.Repeat("A", 43), base64.RawURLEncoding.EncodeToString([]byte(`{"v":1,"i":5}`)),
+		base64.RawURLEncoding.EncodeToString(b[:]), base64.RawURLEncoding.EncodeToString(short[:])} {
 		if _, err := decodeChangeCursor(key, "alice", bad); err != errBadChangeCursor {
 			t.Errorf("%q: %v, want errBadChangeCursor", bad, err)
 		}
@@ -283,6 +313,114 @@ func testChangesFeed(t *testing.T, open storeOpener) {
 			wantErrors(t, p, "query.since: "+errBadChangeCursor.Error())
 		}
 	}
+}
+
+// expiredProblem is the exact answer to a change cursor older than a purged
+// deletion, at path.
+func expiredProblem(path string) string {
+	return `{"type":"about:blank","title":"Gone","status":410,"detail":"this cursor is too old: deletions after it ` +
+		`are no longer kept (they are kept 30 days), so the changes since it cannot be given exactly. Drop the local ` +
+		`copy and sync again from scratch: GET /api/tasks/changes without since (or list every task), then continue ` +
+		`with the new cursor","instance":"` + path + `"}` + "\n"
+}
+
+// purge runs the store's periodic clean-up at the server's clock.
+func (e *apiEnv) purge() {
+	e.t.Helper()
+	p, ok := e.store.(interface {
+		PurgeExpired(ctx context.Context, now time.Time) error
+	})
+	if !ok {
+		e.t.Fatalf("%T has no PurgeExpired method", e.store)
+	}
+	if err := p.PurgeExpired(context.Background(), e.clock.Now()); err != nil {
+		e.t.Fatalf("PurgeExpired: %v", err)
+	}
+}
+
+// Once a deletion is purged, a cursor from before it is a 410 on the feed
+// and on the event stream, before the stream starts; later cursors and a
+// sync from the beginning work, and the latter is exact.
+func testChangesCursorExpired(t *testing.T, open storeOpener) {
+	e := newEnvOn(t, open)
+	ts := liveServer(t, e, nil)
+	e.create("alice", `{"title":"one"}`) // 1
+	old := e.changes("alice", "").Cursor
+	e.create("alice", `{"title":"two"}`)                                                 // 2
+	e.create("alice", `{"title":"three"}`)                                               // 3
+	e.mustDo(call{method: "DELETE", path: "/api/tasks/1", user: "alice"}, http.StatusOK) // 4
+	recent := e.changes("alice", "?since="+old).Cursor
+	e.create("bob", `{"title":"bob's"}`)
+	bobs := e.changes("bob", "").Cursor
+
+	// Within the retention nothing expires.
+	e.clock.Advance(todo.TombstoneRetention - time.Second)
+	e.purge()
+	if c := e.changes("alice", "?since="+old); len(c.Deleted) != 1 || c.Deleted[0].ID != 1 {
+		t.Fatalf("before the retention: deleted %+v, want task 1", c.Deleted)
+	}
+
+	e.clock.Advance(2 * time.Second)
+	e.purge()
+	for _, path := range []string{"/api/tasks/changes", "/api/alice/tasks/changes"} {
+		w := e.do(call{method: "GET", path: path + "?since=" + old, user: "alice"})
+		decodeProblem(t, w, http.StatusGone)
+		wantBody(t, w.Body.String(), expiredProblem(path))
+	}
+	if c := e.changes("alice", "?since="+recent); len(c.Tasks)+len(c.Deleted) != 0 || c.Cursor != recent {
+		t.Fatalf("from a cursor after the purged deletion: %+v", c)
+	}
+	// From the beginning: exactly the tasks there are, nothing to delete,
+	// and a cursor at the purged deletion.
+	all := e.changes("alice", "")
+	if got := taskIDs(t, all.Tasks); !slices.Equal(got, []int64{2, 3}) || len(all.Deleted) != 0 || all.Cursor != recent {
+		t.Fatalf("from the beginning: tasks %v deleted %+v cursor %s, want [2 3] [] %s", got, all.Deleted, all.Cursor, recent)
+	}
+	for _, raw := range all.Tasks {
+		wantBody(t, string(raw), e.taskBody("alice", taskIDs(t, []json.RawMessage{raw})[0]))
+	}
+	// In pages of one, the resync passes positions below the purged
+	// deletion: its cursors say so, and are accepted.
+	p1 := e.changes("alice", "?limit=1")
+	if got := taskIDs(t, p1.Tasks); !slices.Equal(got, []int64{2}) || !p1.HasMore || len(p1.Cursor) != 43 {
+		t.Fatalf("resync page 1: tasks %v has_more %v cursor %q", got, p1.HasMore, p1.Cursor)
+	}
+	p2 := e.changes("alice", "?limit=1&since="+p1.Cursor)
+	if got := taskIDs(t, p2.Tasks); !slices.Equal(got, []int64{3}) || p2.HasMore || p2.Cursor != recent {
+		t.Fatalf("resync page 2: tasks %v has_more %v cursor %s, want [3] false %s", got, p2.HasMore, p2.Cursor, recent)
+	}
+	// Another user's cursors do not expire with alice's deletions.
+	if c := e.changes("bob", "?since="+bobs); len(c.Tasks)+len(c.Deleted) != 0 {
+		t.Fatalf("bob after alice's purge: %+v", c)
+	}
+
+	// The event stream answers the same, before it starts.
+	resp, _ := requestStream(t, e, ts, "/api/events", "alice", old)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusGone || resp.Header.Get("Content-Type") != problemContentType {
+		t.Fatalf("Last-Event-ID before a purged deletion: %d %s", resp.StatusCode, body)
+	}
+	wantBody(t, string(body), expiredProblem("/api/events"))
+	// A cursor of the resync resumes a stream too.
+	m := openStream(t, e, ts, "alice", p1.Cursor)
+	if got := m.start(); got != p1.Cursor {
+		t.Fatalf("a stream resumed in the resync opens at %s, want %s", got, p1.Cursor)
+	}
+	ev := m.nextEvent()
+	if want := taskEventData(e, "alice", "task.created", 3); ev.Event != "task.created" || ev.Data != want {
+		t.Fatalf("resumed in the resync: event %s %s, want task.created %s", ev.Event, ev.Data, want)
+	}
+	// Its id is below the purged deletion too, and works as a cursor.
+	if c := e.changes("alice", "?since="+ev.ID); len(ev.ID) != 43 || len(c.Tasks)+len(c.Deleted) != 0 || c.Cursor != recent {
+		t.Fatalf("after the event %s: %+v, want nothing and the cursor %s", ev.ID, c, recent)
+	}
+	m.cancel()
+	s := openStream(t, e, ts, "alice", recent)
+	if got := s.start(); got != recent {
+		t.Fatalf("a stream resumed after the purged deletion opens at %s, want %s", got, recent)
+	}
+	e.create("alice", `{"title":"four"}`) // 5
+	wantEvent(t, e, "alice", s.nextEvent(), "task.created", taskEventData(e, "alice", "task.created", 5), recent)
 }
 
 // A client that applies every page of the feed holds exactly the server's
@@ -630,19 +768,21 @@ func testLostUpdate(t *testing.T, open storeOpener) {
 // its position: there is one spelling per position, and no input panics.
 func FuzzChangeCursor(f *testing.F) {
 	key := []byte("0123456789abcdef0123456789abcdef")
-	for _, seq := range []int64{0, 1, 1 << 40} {
-		f.Add(encodeChangeCursor(key, "alice", seq))
+	for _, pos := range []changePos{{seq: 0}, {seq: 1}, {seq: 1 << 40}, {seq: 3, floor: 9}} {
+		f.Add(encodeChangeCursor(key, "alice", pos))
 	}
 	f.Add("")
 	f.Add("garbage")
 	f.Add(strings.Repeat("_", 32))
+	f.Add(strings.Repeat("_", 43))
 	f.Fuzz(func(t *testing.T, s string) {
-		seq, err := decodeChangeCursor(key, "alice", s)
+		pos, err := decodeChangeCursor(key, "alice", s)
 		if err != nil {
 			return
 		}
-		if seq < 0 || encodeChangeCursor(key, "alice", seq) != s {
-			t.Fatalf("%q decodes to %d, which encodes as %q", s, seq, encodeChangeCursor(key, "alice", seq))
+		if pos.seq < 0 || pos.floor < 0 || (pos.floor != 0 && pos.floor <= pos.seq) ||
+			encodeChangeCursor(key, "alice", pos) != s {
+			t.Fatalf("%q decodes to %+v, which encodes as %q", s, pos, encodeChangeCursor(key, "alice", pos))
 		}
 	})
 }
