@@ -9,92 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/todod/todod/internal/todo"
 )
-
-// hub fans change signals out to the subscribers of each user. A signal is
-// a send on a channel with a buffer of one that never blocks: a subscriber
-// that has not yet read the last signal gets nothing more, which loses
-// nothing, since a signal only says "read the changes again".
-type hub struct {
-	mu     sync.Mutex
-	subs   map[string]map[chan struct{}]struct{}
-	closed bool
-}
-
-func newHub() *hub {
-	return &hub{subs: make(map[string]map[chan struct{}]struct{})}
-}
-
-// subscribe registers a channel for userID's signals; cancel removes it.
-// After close, the channel comes closed.
-func (h *hub) subscribe(userID string) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		close(ch)
-		return ch, func() {}
-	}
-	if h.subs[userID] == nil {
-		h.subs[userID] = make(map[chan struct{}]struct{})
-	}
-	h.subs[userID][ch] = struct{}{}
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			delete(h.subs[userID], ch)
-			if len(h.subs[userID]) == 0 {
-				delete(h.subs, userID)
-			}
-		})
-	}
-}
-
-// notify signals every subscriber of userID.
-func (h *hub) notify(userID string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for ch := range h.subs[userID] {
-		signal(ch)
-	}
-}
-
-// notifyAll signals every subscriber.
-func (h *hub) notifyAll() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, chans := range h.subs {
-		for ch := range chans {
-			signal(ch)
-		}
-	}
-}
-
-// close closes every subscriber's channel and refuses new subscribers.
-func (h *hub) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	h.closed = true
-	for _, chans := range h.subs {
-		for ch := range chans {
-			close(ch)
-		}
-	}
-	h.subs = nil
-}
-
-// signal sends on ch unless a signal is already waiting there.
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
 
 // changesChannel is the NOTIFY channel of committed writes; the payload is
 // the user id.
@@ -118,7 +35,7 @@ const (
 type listener struct {
 	cfg *pgx.ConnConfig
 	log *slog.Logger
-	hub *hub
+	hub *todo.ChangeHub
 
 	mu      sync.Mutex
 	started bool
@@ -127,7 +44,7 @@ type listener struct {
 	done    chan struct{}
 }
 
-func newListener(cfg *pgx.ConnConfig, log *slog.Logger, h *hub) *listener {
+func newListener(cfg *pgx.ConnConfig, log *slog.Logger, h *todo.ChangeHub) *listener {
 	cfg = cfg.Copy()
 	// The listening session shows as such in pg_stat_activity.
 	cfg.RuntimeParams["application_name"] = listenAppName
@@ -200,14 +117,14 @@ func (l *listener) listen(ctx context.Context) (listened bool, err error) {
 	}
 	// Whatever was committed while nobody listened went unnoticed: every
 	// subscriber reads its changes again.
-	l.hub.notifyAll()
+	l.hub.NotifyAll()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenIdleCheck)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
 		case err == nil:
-			l.hub.notify(n.Payload)
+			l.hub.Notify(n.Payload)
 			continue
 		case ctx.Err() != nil:
 			return true, ctx.Err()
@@ -368,10 +285,18 @@ func (n *notifier) stop() {
 	}
 }
 
+// signal wakes the notifier: a send on ch unless one is already waiting there.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
 // changed tells the subscribers of userID, here and in the other processes,
 // that a write to the user's tasks committed.
 func (s *Store) changed(userID string) {
-	s.hub.notify(userID)
+	s.hub.Notify(userID)
 	s.notifier.add(userID)
 }
 
@@ -380,5 +305,5 @@ func (s *Store) changed(userID string) {
 // The first call opens the Store's LISTEN connection.
 func (s *Store) Subscribe(userID string) (<-chan struct{}, func()) {
 	s.listener.start()
-	return s.hub.subscribe(userID)
+	return s.hub.Subscribe(userID)
 }

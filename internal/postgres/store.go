@@ -70,7 +70,7 @@ type Store struct {
 	clock          func() time.Time
 	log            *slog.Logger
 	acquireTimeout time.Duration
-	hub            *hub
+	hub            *todo.ChangeHub
 	listener       *listener
 	notifier       *notifier
 	key            serverKey
@@ -131,7 +131,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			return nil, errors.New("postgres: the LISTEN URL is not a valid PostgreSQL URL")
 		}
 	}
-	h := newHub()
+	h := todo.NewChangeHub()
 	s := &Store{
 		pool:           pool,
 		db:             db,
@@ -275,7 +275,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.notifier.stop()
 	s.listener.stop()
-	s.hub.close()
+	s.hub.Close()
 	err := s.db.Close()
 	s.pool.Close()
 	if err != nil {

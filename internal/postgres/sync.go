@@ -51,7 +51,7 @@ WHERE user_id = $1 AND purged_seq > 0`
 // Changes returns up to limit of the user's changes after since, oldest
 // first. Errors: *todo.ValidationError, todo.ErrUnavailable.
 func (s *Store) Changes(ctx context.Context, userID string, since, floor int64, limit int) (todo.Changes, error) {
-	limit, err := changesLimit(since, floor, limit)
+	limit, err := todo.ChangesLimit(since, floor, limit)
 	if err != nil {
 		return todo.Changes{}, fmt.Errorf("postgres: changes: %w", err)
 	}
@@ -91,7 +91,7 @@ func (s *Store) Changes(ctx context.Context, userID string, since, floor int64, 
 	if err != nil {
 		return todo.Changes{}, err
 	}
-	ch := mergeChanges(tasks, gone, since, limit)
+	ch := todo.MergeChanges(tasks, gone, since, limit)
 	todo.SettleChanges(&ch, since, floor, purged)
 	return ch, nil
 }
@@ -134,48 +134,6 @@ func scanChange(row pgx.Row) (todo.Task, *todo.Tombstone, error) {
 	return t, nil, nil
 }
 
-// changesLimit checks the arguments of Changes and returns the limit to use.
-func changesLimit(since, floor int64, limit int) (int, error) {
-	var errs []todo.FieldError
-	if since < 0 {
-		errs = append(errs, todo.FieldError{Field: "since", Message: "must not be negative", Value: since})
-	}
-	if floor < 0 {
-		errs = append(errs, todo.FieldError{Field: "floor", Message: "must not be negative", Value: floor})
-	}
-	switch {
-	case limit == 0:
-		limit = todo.DefaultChangesLimit
-	case limit < 1 || limit > todo.MaxChangesLimit:
-		errs = append(errs, todo.FieldError{Field: "limit",
-			Message: "must be between 1 and " + strconv.Itoa(todo.MaxChangesLimit), Value: limit})
-	}
-	if len(errs) > 0 {
-		return 0, &todo.ValidationError{Errors: errs}
-	}
-	return limit, nil
-}
-
-// mergeChanges keeps the limit lowest change numbers of tasks and gone (each
-// in change order, up to limit+1 long): a page of the feed.
-func mergeChanges(tasks []todo.Task, gone []todo.Tombstone, since int64, limit int) todo.Changes {
-	out := todo.Changes{Tasks: []todo.Task{}, Deleted: []todo.Tombstone{}, Next: since}
-	i, j := 0, 0
-	for i+j < limit && (i < len(tasks) || j < len(gone)) {
-		if j == len(gone) || (i < len(tasks) && tasks[i].Seq < gone[j].Seq) {
-			out.Next = tasks[i].Seq
-			i++
-		} else {
-			out.Next = gone[j].Seq
-			j++
-		}
-	}
-	out.Tasks = append(out.Tasks, tasks[:i]...)
-	out.Deleted = append(out.Deleted, gone[:j]...)
-	out.HasMore = len(tasks)+len(gone) > limit
-	return out
-}
-
 // LatestChange returns the user's highest change number, 0 before any
 // write. Errors: todo.ErrUnavailable.
 func (s *Store) LatestChange(ctx context.Context, userID string) (int64, error) {
@@ -208,7 +166,7 @@ func (s *Store) BulkTasks(ctx context.Context, userID string, b todo.Bulk) ([]to
 		if err != nil {
 			return err
 		}
-		cur, err := inOrder(b.IDs, locked)
+		cur, err := todo.TasksInOrder(b.IDs, locked)
 		if err != nil {
 			return err
 		}
@@ -273,28 +231,6 @@ WHERE tasks.id = v.id AND tasks.user_id = $1
 RETURNING tasks.id, tasks.user_id, title, description, tasks.completed, priority, tasks.tags,
           due_at, tasks.completed_at, created_at, updated_at, version, tasks.seq`
 
-// inOrder returns the tasks of ids in their order, or a
-// *todo.MissingTasksError naming the positions of the ids not among found.
-func inOrder(ids []int64, found []todo.Task) ([]todo.Task, error) {
-	byID := make(map[int64]todo.Task, len(found))
-	for _, t := range found {
-		byID[t.ID] = t
-	}
-	cur := make([]todo.Task, len(ids))
-	var missing []int
-	for i, id := range ids {
-		t, ok := byID[id]
-		if !ok {
-			missing = append(missing, i)
-		}
-		cur[i] = t
-	}
-	if len(missing) > 0 {
-		return nil, &todo.MissingTasksError{Indexes: missing}
-	}
-	return cur, nil
-}
-
 // bulkDelete deletes the locked tasks of ids and leaves their tombstones,
 // numbered in the order of ids, in one statement.
 func bulkDelete(ctx context.Context, tx pgx.Tx, userID string, ids []int64, now time.Time) ([]todo.BulkResult, error) {
@@ -335,7 +271,7 @@ func bulkWrite(ctx context.Context, tx pgx.Tx, userID string, next []todo.Task, 
 		return nil, err
 	}
 	// The tasks are locked, so every one was written; RETURNING has no order.
-	inIDOrder, err := inOrder(ids, written)
+	inIDOrder, err := todo.TasksInOrder(ids, written)
 	if err != nil {
 		return nil, fmt.Errorf("bulk write lost locked tasks: %v", err)
 	}
@@ -387,7 +323,7 @@ func (s *Store) CreateTaskOnce(ctx context.Context, userID string, nt todo.NewTa
 func (s *Store) CompleteTaskOnce(ctx context.Context, userID string, id int64, completed *bool, ifVersion int64,
 	idem todo.Idempotency) (todo.SavedResponse, bool, error) {
 	return s.once(ctx, "complete-task-once", userID, idem, func(tx pgx.Tx, now time.Time) (todo.Task, error) {
-		return modifyTask(ctx, tx, userID, id, ifVersion, now, completion(completed))
+		return modifyTask(ctx, tx, userID, id, ifVersion, now, todo.Completion(completed))
 	})
 }
 
@@ -405,7 +341,7 @@ func (s *Store) CompleteTaskOnce(ctx context.Context, userID string, id int64, c
 // makes the response and it is saved with the write.
 func (s *Store) once(ctx context.Context, op, userID string, idem todo.Idempotency,
 	write func(tx pgx.Tx, now time.Time) (todo.Task, error)) (todo.SavedResponse, bool, error) {
-	if err := checkIdempotency(idem); err != nil {
+	if err := idem.Validate(); err != nil {
 		return todo.SavedResponse{}, false, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	var resp todo.SavedResponse
@@ -427,7 +363,7 @@ func (s *Store) once(ctx context.Context, op, userID string, idem todo.Idempoten
 		if err != nil {
 			return err
 		}
-		if resp, err = render(idem, task); err != nil {
+		if resp, err = idem.Response(task); err != nil {
 			return err
 		}
 		header, err := json.Marshal(resp.Header)
@@ -504,33 +440,6 @@ func claimKey(ctx context.Context, tx pgx.Tx, userID, key string, now time.Time)
 	return resp, fingerprint, true, nil
 }
 
-// checkIdempotency refuses a key the table cannot hold and a missing Render.
-func checkIdempotency(idem todo.Idempotency) error {
-	if len(idem.Key) == 0 || len(idem.Key) > todo.MaxIdempotencyKeyLen {
-		return &todo.ValidationError{Errors: []todo.FieldError{{Field: "Idempotency-Key",
-			Message: "must be 1 to " + strconv.Itoa(todo.MaxIdempotencyKeyLen) + " bytes", Value: len(idem.Key)}}}
-	}
-	if idem.Render == nil {
-		return errors.New("idempotency without a Render function")
-	}
-	return nil
-}
-
-// render is idem.Render with the body never nil, as it is read back.
-func render(idem todo.Idempotency, t todo.Task) (todo.SavedResponse, error) {
-	resp, err := idem.Render(t)
-	if err != nil {
-		return todo.SavedResponse{}, fmt.Errorf("render the response: %w", err)
-	}
-	if resp.Body == nil {
-		resp.Body = []byte{}
-	}
-	return resp, nil
-}
-
-// serverKeyLen is the size of the key that signs change cursors.
-const serverKeyLen = 32
-
 // serverKey caches the database's server key after the first read.
 type serverKey struct {
 	mu    sync.Mutex
@@ -546,7 +455,7 @@ func (s *Store) ServerKey(ctx context.Context) ([]byte, error) {
 	if s.key.value != nil {
 		return bytes.Clone(s.key.value), nil
 	}
-	fresh := make([]byte, serverKeyLen)
+	fresh := make([]byte, todo.ServerKeyLen)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, fmt.Errorf("postgres: server-key: %w", err)
 	}
@@ -564,8 +473,8 @@ func (s *Store) ServerKey(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(value) != serverKeyLen {
-		return nil, fmt.Errorf("postgres: server-key: the stored key has %d bytes, want %d", len(value), serverKeyLen)
+	if len(value) != todo.ServerKeyLen {
+		return nil, fmt.Errorf("postgres: server-key: the stored key has %d bytes, want %d", len(value), todo.ServerKeyLen)
 	}
 	s.key.value = value
 	return bytes.Clone(value), nil

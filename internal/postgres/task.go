@@ -93,19 +93,7 @@ func (s *Store) UpdateTask(ctx context.Context, userID string, id int64, p todo.
 // CompleteTask sets the task's completion to *completed, or toggles it when
 // completed is nil; otherwise as UpdateTask.
 func (s *Store) CompleteTask(ctx context.Context, userID string, id int64, completed *bool, ifVersion int64) (todo.Task, error) {
-	return s.modify(ctx, "complete-task", userID, id, ifVersion, completion(completed))
-}
-
-// completion is the change CompleteTask makes: set to *completed, or toggle
-// when completed is nil.
-func completion(completed *bool) func(todo.Task, time.Time) todo.Task {
-	return func(t todo.Task, now time.Time) todo.Task {
-		done := !t.Completed
-		if completed != nil {
-			done = *completed
-		}
-		return todo.SetCompleted(t, done, now)
-	}
+	return s.modify(ctx, "complete-task", userID, id, ifVersion, todo.Completion(completed))
 }
 
 // modify is one read-modify-write transaction on a task (modifyTask).

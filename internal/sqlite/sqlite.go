@@ -64,7 +64,7 @@ type Store struct {
 	log      *slog.Logger
 	latest   int64 // the newest embedded migration: Ping requires the schema to be there
 	closed   atomic.Bool
-	hub      *hub
+	hub      *todo.ChangeHub
 	inFlight inFlight
 	key      serverKey
 }
@@ -81,7 +81,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := checkPath(path); err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	s := &Store{now: opts.Now, log: opts.Logger, hub: newHub()}
+	s := &Store{now: opts.Now, log: opts.Logger, hub: todo.NewChangeHub()}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -258,7 +258,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.hub.close()
+	s.hub.Close()
 	var errs []error
 	if s.read != nil {
 		errs = append(errs, s.read.Close())
@@ -292,7 +292,7 @@ func (s *Store) userTx(ctx context.Context, userID string, fn func(tx *sql.Tx) e
 	if err := s.writeTx(ctx, fn); err != nil {
 		return err
 	}
-	s.hub.notify(userID)
+	s.hub.Notify(userID)
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -119,7 +118,7 @@ DELETE FROM idempotency_keys WHERE expires_at <= ?`
 // Changes returns up to limit of the user's changes after since, oldest first.
 func (s *Store) Changes(ctx context.Context, userID string, since, floor int64, limit int) (todo.Changes, error) {
 	const op = "changes"
-	limit, err := changesLimit(since, floor, limit)
+	limit, err := todo.ChangesLimit(since, floor, limit)
 	if err != nil {
 		return todo.Changes{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -171,51 +170,9 @@ func (s *Store) Changes(ctx context.Context, userID string, since, floor int64, 
 	if err != nil {
 		return todo.Changes{}, s.mapErr(ctx, op, err)
 	}
-	ch := mergeChanges(tasks, gone, since, limit)
+	ch := todo.MergeChanges(tasks, gone, since, limit)
 	todo.SettleChanges(&ch, since, floor, purged)
 	return ch, nil
-}
-
-// changesLimit checks the arguments of Changes and returns the limit to use.
-func changesLimit(since, floor int64, limit int) (int, error) {
-	var errs []todo.FieldError
-	if since < 0 {
-		errs = append(errs, todo.FieldError{Field: "since", Message: "must not be negative", Value: since})
-	}
-	if floor < 0 {
-		errs = append(errs, todo.FieldError{Field: "floor", Message: "must not be negative", Value: floor})
-	}
-	switch {
-	case limit == 0:
-		limit = todo.DefaultChangesLimit
-	case limit < 1 || limit > todo.MaxChangesLimit:
-		errs = append(errs, todo.FieldError{Field: "limit",
-			Message: "must be between 1 and " + strconv.Itoa(todo.MaxChangesLimit), Value: limit})
-	}
-	if len(errs) > 0 {
-		return 0, &todo.ValidationError{Errors: errs}
-	}
-	return limit, nil
-}
-
-// mergeChanges keeps the limit lowest change numbers of tasks and gone (each
-// in change order, up to limit+1 long): a page of the feed.
-func mergeChanges(tasks []todo.Task, gone []todo.Tombstone, since int64, limit int) todo.Changes {
-	out := todo.Changes{Tasks: []todo.Task{}, Deleted: []todo.Tombstone{}, Next: since}
-	i, j := 0, 0
-	for i+j < limit && (i < len(tasks) || j < len(gone)) {
-		if j == len(gone) || (i < len(tasks) && tasks[i].Seq < gone[j].Seq) {
-			out.Next = tasks[i].Seq
-			i++
-		} else {
-			out.Next = gone[j].Seq
-			j++
-		}
-	}
-	out.Tasks = append(out.Tasks, tasks[:i]...)
-	out.Deleted = append(out.Deleted, gone[:j]...)
-	out.HasMore = len(tasks)+len(gone) > limit
-	return out
 }
 
 // LatestChange returns the user's highest change number, 0 before any write.
@@ -297,37 +254,19 @@ func bulkTasks(ctx context.Context, tx *sql.Tx, userID string, ids []int64, idsJ
 	if err != nil {
 		return nil, err
 	}
-	found := make(map[int64]todo.Task, len(ids))
+	found := make([]todo.Task, 0, len(ids))
 	for rows.Next() {
 		t, err := scanTask(rows)
 		if err != nil {
 			_ = rows.Close()
 			return nil, err
 		}
-		found[t.ID] = t
+		found = append(found, t)
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
-	return inOrder(ids, found)
-}
-
-// inOrder returns the tasks of ids in their order, or a
-// *todo.MissingTasksError naming the positions of the ids not found.
-func inOrder(ids []int64, found map[int64]todo.Task) ([]todo.Task, error) {
-	cur := make([]todo.Task, len(ids))
-	var missing []int
-	for i, id := range ids {
-		t, ok := found[id]
-		if !ok {
-			missing = append(missing, i)
-		}
-		cur[i] = t
-	}
-	if len(missing) > 0 {
-		return nil, &todo.MissingTasksError{Indexes: missing}
-	}
-	return cur, nil
+	return todo.TasksInOrder(ids, found)
 }
 
 // TaskStats counts the user's tasks; overdue ones are pending and due before now.
@@ -362,7 +301,7 @@ func (s *Store) CreateTaskOnce(ctx context.Context, userID string, nt todo.NewTa
 func (s *Store) CompleteTaskOnce(ctx context.Context, userID string, id int64, completed *bool, ifVersion int64,
 	idem todo.Idempotency) (todo.SavedResponse, bool, error) {
 	return s.once(ctx, "complete task once", userID, idem, func(tx *sql.Tx, now time.Time) (todo.Task, error) {
-		return modifyTask(ctx, tx, userID, id, ifVersion, now, completion(completed))
+		return modifyTask(ctx, tx, userID, id, ifVersion, now, todo.Completion(completed))
 	})
 }
 
@@ -379,7 +318,7 @@ func (s *Store) CompleteTaskOnce(ctx context.Context, userID string, id int64, c
 // finds the saved response and replays it.
 func (s *Store) once(ctx context.Context, op, userID string, idem todo.Idempotency,
 	write func(tx *sql.Tx, now time.Time) (todo.Task, error)) (todo.SavedResponse, bool, error) {
-	if err := checkIdempotency(idem); err != nil {
+	if err := idem.Validate(); err != nil {
 		return todo.SavedResponse{}, false, fmt.Errorf("%s: %w", op, err)
 	}
 	release, ok := s.inFlight.claim(userID, idem.Key)
@@ -406,7 +345,7 @@ func (s *Store) once(ctx context.Context, op, userID string, idem todo.Idempoten
 		if err != nil {
 			return err
 		}
-		if resp, err = render(idem, task); err != nil {
+		if resp, err = idem.Response(task); err != nil {
 			return err
 		}
 		header, err := json.Marshal(resp.Header)
@@ -421,33 +360,9 @@ func (s *Store) once(ctx context.Context, op, userID string, idem todo.Idempoten
 		return todo.SavedResponse{}, false, s.mapErr(ctx, op, err)
 	}
 	if !replayed {
-		s.hub.notify(userID)
+		s.hub.Notify(userID)
 	}
 	return resp, replayed, nil
-}
-
-// checkIdempotency refuses a key the table cannot hold and a missing Render.
-func checkIdempotency(idem todo.Idempotency) error {
-	if len(idem.Key) == 0 || len(idem.Key) > todo.MaxIdempotencyKeyLen {
-		return &todo.ValidationError{Errors: []todo.FieldError{{Field: "Idempotency-Key",
-			Message: "must be 1 to " + strconv.Itoa(todo.MaxIdempotencyKeyLen) + " bytes", Value: len(idem.Key)}}}
-	}
-	if idem.Render == nil {
-		return errors.New("idempotency without a Render function")
-	}
-	return nil
-}
-
-// render is idem.Render with the body never nil, as it is read back.
-func render(idem todo.Idempotency, t todo.Task) (todo.SavedResponse, error) {
-	resp, err := idem.Render(t)
-	if err != nil {
-		return todo.SavedResponse{}, fmt.Errorf("render the response: %w", err)
-	}
-	if resp.Body == nil {
-		resp.Body = []byte{}
-	}
-	return resp, nil
 }
 
 // savedResponse reads the live response saved for (userID, key) at now;
@@ -501,9 +416,6 @@ func (f *inFlight) claim(userID, key string) (release func(), ok bool) {
 	}, true
 }
 
-// serverKeyLen is the size of the key that signs change cursors.
-const serverKeyLen = 32
-
 // serverKey caches the database's server key after the first read.
 type serverKey struct {
 	mu    sync.Mutex
@@ -518,7 +430,7 @@ func (s *Store) ServerKey(ctx context.Context) ([]byte, error) {
 	if s.key.value != nil {
 		return bytes.Clone(s.key.value), nil
 	}
-	fresh := make([]byte, serverKeyLen)
+	fresh := make([]byte, todo.ServerKeyLen)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, fmt.Errorf("server key: %w", err)
 	}
@@ -534,8 +446,8 @@ func (s *Store) ServerKey(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, s.mapErr(ctx, "server key", err)
 	}
-	if len(value) != serverKeyLen {
-		return nil, fmt.Errorf("server key: the stored key has %d bytes, want %d", len(value), serverKeyLen)
+	if len(value) != todo.ServerKeyLen {
+		return nil, fmt.Errorf("server key: the stored key has %d bytes, want %d", len(value), todo.ServerKeyLen)
 	}
 	s.key.value = value
 	return bytes.Clone(value), nil

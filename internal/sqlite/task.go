@@ -180,19 +180,7 @@ func (s *Store) UpdateTask(ctx context.Context, userID string, id int64, p todo.
 
 // CompleteTask sets or toggles the completion of one of the user's tasks.
 func (s *Store) CompleteTask(ctx context.Context, userID string, id int64, completed *bool, ifVersion int64) (todo.Task, error) {
-	return s.modify(ctx, "complete task", userID, id, ifVersion, completion(completed))
-}
-
-// completion is the change CompleteTask makes: set to *completed, or toggle
-// when completed is nil.
-func completion(completed *bool) func(todo.Task, time.Time) todo.Task {
-	return func(t todo.Task, now time.Time) todo.Task {
-		c := !t.Completed
-		if completed != nil {
-			c = *completed
-		}
-		return todo.SetCompleted(t, c, now)
-	}
+	return s.modify(ctx, "complete task", userID, id, ifVersion, todo.Completion(completed))
 }
 
 // modify is the read-change-write transaction of UpdateTask and CompleteTask.

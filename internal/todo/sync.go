@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -80,6 +81,52 @@ const (
 	DefaultChangesLimit = 500
 	MaxChangesLimit     = 1000
 )
+
+// ChangesLimit checks the arguments of SyncStore.Changes and returns the
+// limit to use: DefaultChangesLimit for 0. Errors: *ValidationError naming
+// each of since and floor below 0 and a limit outside 0..MaxChangesLimit.
+func ChangesLimit(since, floor int64, limit int) (int, error) {
+	var ps problems
+	if since < 0 {
+		ps.add("since", "must not be negative", since)
+	}
+	if floor < 0 {
+		ps.add("floor", "must not be negative", floor)
+	}
+	switch {
+	case limit == 0:
+		limit = DefaultChangesLimit
+	case limit < 1 || limit > MaxChangesLimit:
+		ps.add("limit", "must be between 1 and "+strconv.Itoa(MaxChangesLimit), limit)
+	}
+	if err := ps.err(); err != nil {
+		return 0, err
+	}
+	return limit, nil
+}
+
+// MergeChanges makes a page of the feed read from since: of tasks and gone,
+// each in Seq order and up to limit+1 long (one beyond the page tells that
+// more follow), it keeps the limit lowest change numbers. Next is the highest
+// number kept, or since when none is; Tasks and Deleted are never nil. Stores
+// then complete the page with SettleChanges.
+func MergeChanges(tasks []Task, gone []Tombstone, since int64, limit int) Changes {
+	out := Changes{Tasks: []Task{}, Deleted: []Tombstone{}, Next: since}
+	i, j := 0, 0
+	for i+j < limit && (i < len(tasks) || j < len(gone)) {
+		if j == len(gone) || (i < len(tasks) && tasks[i].Seq < gone[j].Seq) {
+			out.Next = tasks[i].Seq
+			i++
+		} else {
+			out.Next = gone[j].Seq
+			j++
+		}
+	}
+	out.Tasks = append(out.Tasks, tasks[:i]...)
+	out.Deleted = append(out.Deleted, gone[:j]...)
+	out.HasMore = len(tasks)+len(gone) > limit
+	return out
+}
 
 // BulkAction is what a bulk request does to every task it names.
 type BulkAction string
@@ -193,6 +240,29 @@ type MissingTasksError struct {
 
 func (e *MissingTasksError) Error() string { return "some tasks do not exist" }
 
+// TasksInOrder returns the tasks of ids in their order, picked from found
+// (the user's tasks a store read, in any order), or a *MissingTasksError
+// naming the positions of the ids not among found.
+func TasksInOrder(ids []int64, found []Task) ([]Task, error) {
+	byID := make(map[int64]Task, len(found))
+	for _, t := range found {
+		byID[t.ID] = t
+	}
+	cur := make([]Task, len(ids))
+	var missing []int
+	for i, id := range ids {
+		t, ok := byID[id]
+		if !ok {
+			missing = append(missing, i)
+		}
+		cur[i] = t
+	}
+	if len(missing) > 0 {
+		return nil, &MissingTasksError{Indexes: missing}
+	}
+	return cur, nil
+}
+
 // Stats counts a user's tasks.
 type Stats struct {
 	Total, Completed, Pending, Overdue int64
@@ -231,6 +301,37 @@ type Idempotency struct {
 	Fingerprint string
 	Render      func(Task) (SavedResponse, error)
 }
+
+// Validate refuses a key stores cannot hold (empty or longer than
+// MaxIdempotencyKeyLen: a *ValidationError on field "Idempotency-Key") and a
+// missing Render. Stores call it before anything else.
+func (idem Idempotency) Validate() error {
+	if len(idem.Key) == 0 || len(idem.Key) > MaxIdempotencyKeyLen {
+		return &ValidationError{Errors: []FieldError{{Field: "Idempotency-Key",
+			Message: "must be 1 to " + strconv.Itoa(MaxIdempotencyKeyLen) + " bytes", Value: len(idem.Key)}}}
+	}
+	if idem.Render == nil {
+		return errors.New("idempotency without a Render function")
+	}
+	return nil
+}
+
+// Response is Render's response for t, with a Body never nil, as a store
+// reads a saved one back. Errors: Render's, wrapped.
+func (idem Idempotency) Response(t Task) (SavedResponse, error) {
+	resp, err := idem.Render(t)
+	if err != nil {
+		return SavedResponse{}, fmt.Errorf("render the response: %w", err)
+	}
+	if resp.Body == nil {
+		resp.Body = []byte{}
+	}
+	return resp, nil
+}
+
+// ServerKeyLen is the size in bytes of SyncStore.ServerKey, the key that
+// signs change cursors.
+const ServerKeyLen = 32
 
 // ChangeNotifier tells a process that a user's tasks changed.
 type ChangeNotifier interface {
@@ -283,9 +384,9 @@ type SyncStore interface {
 	// LatestChange is the user's highest change number (0 when none).
 	// Errors: ErrUnavailable.
 	LatestChange(ctx context.Context, userID string) (int64, error)
-	// ServerKey is a random 32-byte secret created once per database and the
-	// same for every process on it, for signing change cursors. Errors:
-	// ErrUnavailable.
+	// ServerKey is a random ServerKeyLen-byte secret created once per
+	// database and the same for every process on it, for signing change
+	// cursors. Errors: ErrUnavailable.
 	ServerKey(ctx context.Context) ([]byte, error)
 	ChangeNotifier
 }

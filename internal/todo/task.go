@@ -142,6 +142,19 @@ func SetCompleted(t Task, completed bool, now time.Time) Task {
 	return t
 }
 
+// Completion is the change CompleteTask makes, in the shape of
+// TaskPatch.Apply: it sets a task's completion to *completed, or toggles it
+// when completed is nil, as SetCompleted does.
+func Completion(completed *bool) func(Task, time.Time) Task {
+	return func(t Task, now time.Time) Task {
+		done := !t.Completed
+		if completed != nil {
+			done = *completed
+		}
+		return SetCompleted(t, done, now)
+	}
+}
+
 // Status selects tasks by completion.
 type Status string
 

@@ -205,3 +205,35 @@ func TestSearchKey(t *testing.T) {
 		t.Fatalf("SearchKey without description = %q", got)
 	}
 }
+
+func TestCompletion(t *testing.T) {
+	earlier := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	now := earlier.Add(24 * time.Hour)
+	pending := Task{Title: "t"}
+	done := Task{Title: "t", Completed: true, CompletedAt: &earlier}
+	tests := []struct {
+		name          string
+		cur           Task
+		completed     *bool
+		wantCompleted bool
+		wantAt        *time.Time
+	}{
+		{"toggle pending", pending, nil, true, &now},
+		{"toggle completed", done, nil, false, nil},
+		{"complete pending", pending, ptr(true), true, &now},
+		{"complete completed keeps its time", done, ptr(true), true, &earlier},
+		{"reopen completed", done, ptr(false), false, nil},
+		{"reopen pending", pending, ptr(false), false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Completion(tt.completed)(tt.cur, now)
+			if got.Completed != tt.wantCompleted || !reflect.DeepEqual(got.CompletedAt, tt.wantAt) {
+				t.Errorf("completed %v at %v, want %v at %v", got.Completed, got.CompletedAt, tt.wantCompleted, tt.wantAt)
+			}
+			if got.Title != tt.cur.Title {
+				t.Errorf("title %q changed", got.Title)
+			}
+		})
+	}
+}
