@@ -218,13 +218,7 @@ func (s *Store) ListTasks(ctx context.Context, userID string, f todo.TaskFilter)
 	if f.Sort == todo.SortDue {
 		tasks = datedFirst(tasks)
 	}
-	page := todo.TaskPage{Tasks: tasks}
-	if len(tasks) > f.Limit {
-		page.Tasks = tasks[:f.Limit]
-		next := todo.CursorAfter(page.Tasks[f.Limit-1], f.Sort, f.Desc)
-		page.Next = &next
-	}
-	return page, nil
+	return f.Page(tasks), nil
 }
 
 // CountTasks counts the user's tasks matching f, ignoring its cursor and

@@ -304,13 +304,7 @@ func (s *Store) ListTasks(ctx context.Context, userID string, f todo.TaskFilter)
 	if err != nil {
 		return todo.TaskPage{}, s.mapErr(ctx, op, err)
 	}
-	page := todo.TaskPage{Tasks: tasks}
-	if len(tasks) > f.Limit {
-		page.Tasks = tasks[:f.Limit]
-		next := todo.CursorAfter(page.Tasks[f.Limit-1], f.Sort, f.Desc)
-		page.Next = &next
-	}
-	return page, nil
+	return f.Page(tasks), nil
 }
 
 // CountTasks counts the user's tasks matching f, ignoring its cursor and limit.

@@ -256,6 +256,19 @@ type TaskPage struct {
 	Next  *Cursor
 }
 
+// Page makes the page of a list read for f, from tasks in f's order and up
+// to f.Limit+1 long (one beyond the page tells that more follow): it keeps
+// the first f.Limit, and then Next continues after the last one kept.
+func (f TaskFilter) Page(tasks []Task) TaskPage {
+	page := TaskPage{Tasks: tasks}
+	if len(tasks) > f.Limit {
+		page.Tasks = tasks[:f.Limit]
+		next := CursorAfter(page.Tasks[f.Limit-1], f.Sort, f.Desc)
+		page.Next = &next
+	}
+	return page
+}
+
 // Errors of the Store contract. Engines wrap them with %w; callers test with errors.Is.
 var (
 	// ErrNotFound: no task with that id belongs to the user. Another user's task

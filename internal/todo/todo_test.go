@@ -237,3 +237,32 @@ func TestCompletion(t *testing.T) {
 		})
 	}
 }
+
+func TestTaskFilterPage(t *testing.T) {
+	tasks := []Task{{ID: 1, Title: "a"}, {ID: 2, Title: "b"}, {ID: 3, Title: "c"}}
+	tests := []struct {
+		name     string
+		f        TaskFilter
+		in       []Task
+		wantIDs  []int64
+		wantNext *Cursor
+	}{
+		{"empty", TaskFilter{Limit: 2, Sort: SortTitle}, []Task{}, nil, nil},
+		{"fewer than the limit", TaskFilter{Limit: 5, Sort: SortTitle}, tasks, []int64{1, 2, 3}, nil},
+		{"exactly the limit", TaskFilter{Limit: 3, Sort: SortTitle}, tasks, []int64{1, 2, 3}, nil},
+		{"one beyond the limit", TaskFilter{Limit: 2, Sort: SortTitle, Desc: true}, tasks, []int64{1, 2},
+			&Cursor{Sort: SortTitle, Desc: true, ID: 2, Text: "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page := tt.f.Page(tt.in)
+			var ids []int64
+			for _, task := range page.Tasks {
+				ids = append(ids, task.ID)
+			}
+			if !reflect.DeepEqual(ids, tt.wantIDs) || !reflect.DeepEqual(page.Next, tt.wantNext) {
+				t.Errorf("ids %v next %+v, want %v next %+v", ids, page.Next, tt.wantIDs, tt.wantNext)
+			}
+		})
+	}
+}
