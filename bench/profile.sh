@@ -47,7 +47,7 @@ curl -sf -o "$allocs" "$pp/allocs"
 wait "$RUN_PID" || true
 trap - EXIT
 
-bin="$OUTDIR/bin/todod"
+bin="${TODOD:-$OUTDIR/bin/todod}"
 echo
 echo "== CPU: top $TOP by cumulative time"
 go tool pprof -top -cum -nodecount="$TOP" "$bin" "$cpu" 2>/dev/null | tail -n +4 | head -$(( TOP + 3 ))
