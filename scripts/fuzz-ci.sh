@@ -4,8 +4,12 @@
 #
 # Targets are found by their declaration (func FuzzX(f *testing.F)) in the
 # _test.go files, so a new target is fuzzed without editing this script. Each
-# runs for FUZZTIME (default 5s) on top of its seed corpus (testdata/fuzz/ and
-# f.Add seeds). A failure leaves the failing input in
+# runs for FUZZTIME (default 20000x: 20,000 inputs, a few seconds) on top of its seed corpus (testdata/fuzz/ and
+# f.Add seeds). FUZZTIME is an execution count (Nx) by default, not a
+# duration: with a duration, Go's fuzz coordinator can report a spurious
+# "context deadline exceeded" failure when the deadline fires while a worker is
+# mid-call (go.dev/issue/75804, fixed in Go 1.27), which a count cannot do.
+# A failure leaves the failing input in
 # <package>/testdata/fuzz/<target>/: commit it with the fix, so that plain
 # go test replays it for ever after.
 #
@@ -13,7 +17,7 @@
 set -eu
 
 cd "$(dirname "$0")/.."
-fuzztime="${FUZZTIME:-5s}"
+fuzztime="${FUZZTIME:-20000x}"
 
 if [ "$#" -gt 0 ]; then
 	dirs="$*"
