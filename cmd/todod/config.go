@@ -76,7 +76,7 @@ var configVars = []configVar{
 	{"LOG_FORMAT", "log-format", "", "json or text (default: text on a terminal, else json)"},
 	{"RATE_LIMIT", "rate-limit", "100", "requests per second per user (token bucket); 0 turns it off"},
 	{"RATE_BURST", "rate-burst", "200", "token bucket size per user"},
-	{"MAX_IN_FLIGHT", "max-in-flight", "512", "most requests served at once; more wait up to 100 ms, then get 503 with Retry-After (0: no limit)"},
+	{"MAX_IN_FLIGHT", "max-in-flight", "1024", "most requests served at once; more wait up to 100 ms, then get 503 with Retry-After (0: no limit)"},
 	{"SHUTDOWN_DELAY", "shutdown-delay", "1s", "after SIGTERM, how long todod keeps serving with /readyz at 503, so load balancers stop sending traffic first"},
 	{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM"},
 }

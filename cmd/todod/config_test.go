@@ -38,7 +38,7 @@ func TestConfigDefaults(t *testing.T) {
 		LogFormat:       "json",
 		RateLimit:       100,
 		RateBurst:       200,
-		MaxInFlight:     512,
+		MaxInFlight:     1024,
 		ShutdownDelay:   time.Second,
 		ShutdownTimeout: 20 * time.Second,
 	}
