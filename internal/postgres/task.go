@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -73,15 +74,20 @@ func (s *Store) GetTask(ctx context.Context, userID string, id int64) (todo.Task
 	var out todo.Task
 	err := s.run(ctx, "get-task", func(conn *pgxpool.Conn) error {
 		var err error
-		out, err = scanTask(conn.QueryRow(ctx, `
-			SELECT id, user_id, title, description, completed, priority, tags,
-			       due_at, completed_at, created_at, updated_at, version, seq
-			FROM tasks
-			WHERE id = $1 AND user_id = $2`,
-			id, userID))
+		out, err = getTask(ctx, conn, userID, id)
 		return err
 	})
 	return out, err
+}
+
+// getTask reads one of the user's tasks.
+func getTask(ctx context.Context, q queryRower, userID string, id int64) (todo.Task, error) {
+	return scanTask(q.QueryRow(ctx, `
+		SELECT id, user_id, title, description, completed, priority, tags,
+		       due_at, completed_at, created_at, updated_at, version, seq
+		FROM tasks
+		WHERE id = $1 AND user_id = $2`,
+		id, userID))
 }
 
 // UpdateTask applies p to the task, bumping UpdatedAt and Version. Errors:
@@ -96,18 +102,61 @@ func (s *Store) CompleteTask(ctx context.Context, userID string, id int64, compl
 	return s.modify(ctx, "complete-task", userID, id, ifVersion, todo.Completion(completed))
 }
 
-// modify is one read-modify-write transaction on a task (modifyTask).
+// modify is one read-modify-write of a task (modifyTaskOptimistic), in two
+// round trips when no other write to the task comes in between.
 func (s *Store) modify(ctx context.Context, op, userID string, id, ifVersion int64,
 	change func(t todo.Task, now time.Time) todo.Task) (todo.Task, error) {
 	var out todo.Task
-	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+	err := s.run(ctx, op, func(conn *pgxpool.Conn) error {
 		var err error
-		out, err = modifyTask(ctx, tx, userID, id, ifVersion, s.now(), change)
+		out, err = modifyTaskOptimistic(ctx, conn, userID, id, ifVersion, s.now(), change, optimisticWrites)
 		return err
 	})
 	if err == nil {
 		s.changed(userID)
 	}
+	return out, err
+}
+
+// optimisticWrites is how many times modifyTaskOptimistic tries to write a
+// task that other writers keep changing before it falls back to locking it.
+const optimisticWrites = 3
+
+// modifyTaskOptimistic reads the task without a lock, applies change in Go
+// and writes the result back only if the task still has the version read
+// (writeIfVersion), all in autocommit statements: two round trips instead
+// of the four of a locking transaction (BEGIN, SELECT … FOR UPDATE, UPDATE,
+// COMMIT). When another writer got in between, it reads the task again and
+// tries again with the new version, up to attempts writes; then it locks the
+// task in a transaction (modifyTask), so that it completes however busy the
+// task is. The result is that of one of the serial orders of the writes, as
+// with the lock: a caller's If-Match (ifVersion) is checked against every
+// version read, a task deleted in between is ErrNotFound.
+//
+// Every statement is a whole unit of work, so the caller's retry (s.run) may
+// run it all again from the start: a write that failed before it was sent
+// was not applied, and one that was rolled back by a conflict neither.
+func modifyTaskOptimistic(ctx context.Context, conn *pgxpool.Conn, userID string, id, ifVersion int64, now time.Time,
+	change func(t todo.Task, now time.Time) todo.Task, attempts int) (todo.Task, error) {
+	for range attempts {
+		cur, err := getTask(ctx, conn, userID, id)
+		if err != nil {
+			return todo.Task{}, err
+		}
+		if ifVersion != 0 && cur.Version != ifVersion {
+			return todo.Task{}, todo.ErrPreconditionFailed
+		}
+		t, written, err := writeIfVersion(ctx, conn, userID, cur.Version, change(cur, now), now)
+		if err != nil || written {
+			return t, err
+		}
+	}
+	var out todo.Task
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var err error
+		out, err = modifyTask(ctx, tx, userID, id, ifVersion, now, change)
+		return err
+	})
 	return out, err
 }
 
@@ -146,6 +195,58 @@ func modifyTask(ctx context.Context, tx pgx.Tx, userID string, id, ifVersion int
 		t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
 		now))
 }
+
+// writeIfVersion writes t over the user's task t.ID if the task still has
+// version, with the user's next change number, in one autocommit statement
+// (writeIfVersionSQL). written is false, with no error, when the task was
+// changed or deleted since it was read.
+func writeIfVersion(ctx context.Context, q queryRower, userID string, version int64, t todo.Task,
+	now time.Time) (out todo.Task, written bool, err error) {
+	out, err = scanTask(q.QueryRow(ctx, writeIfVersionSQL,
+		t.ID, userID, version, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
+		t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
+		now))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return todo.Task{}, false, nil
+	}
+	return out, err == nil, err
+}
+
+// writeIfVersionSQL updates the task $1 of the user $2 if its version is
+// still $3, and only then takes the user's next change number.
+//
+// Under READ COMMITTED, cur locks the row; when a write to it committed after
+// this statement's snapshot was taken, the lock waits for that write and
+// PostgreSQL re-evaluates cur's WHERE on the newest version of the row
+// (EvalPlanQual). Every write of a task bumps its version and a deleted task
+// has no row, so the check fails, cur is empty, change inserts nothing and
+// the UPDATE joins nothing: no number is used. When cur returns the row, the
+// statement holds its lock, so no write can come between the check and the
+// UPDATE, which therefore finds the version it checked.
+//
+// The change number is taken inside the statement, as in createTask: the
+// lock on the user's counter row is held until the statement commits, so the
+// user's numbers are still handed out in commit order. The task's row is
+// locked before the counter's, the order of every other write (modifyTask,
+// DeleteTask, BulkTasks), so no new deadlock can arise. cur is read twice
+// and MATERIALIZED, so it is evaluated, and the row locked, once.
+const writeIfVersionSQL = `
+WITH cur AS MATERIALIZED (
+    SELECT id FROM tasks
+    WHERE id = $1 AND user_id = $2 AND version = $3::bigint
+    FOR UPDATE),
+change AS (
+    INSERT INTO task_users (user_id, seq) SELECT $2::text, 1 FROM cur
+    ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + 1
+    RETURNING seq)
+UPDATE tasks
+SET title = $4, title_key = $5, description = $6, search_key = $7, completed = $8,
+    priority = $9, tags = $10, due_at = $11, completed_at = $12,
+    updated_at = $13, version = tasks.version + 1, seq = (SELECT seq FROM change)
+FROM cur
+WHERE tasks.id = cur.id
+RETURNING tasks.id, tasks.user_id, tasks.title, tasks.description, tasks.completed, tasks.priority, tasks.tags,
+          tasks.due_at, tasks.completed_at, tasks.created_at, tasks.updated_at, tasks.version, tasks.seq`
 
 // DeleteTask removes the task and returns it as it was. Errors:
 // todo.ErrNotFound, todo.ErrPreconditionFailed, todo.ErrUnavailable.
