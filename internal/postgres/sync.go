@@ -26,7 +26,7 @@ import (
 // purged. Being in the same snapshot as the reads, it cannot miss a purge
 // that removed tombstones they would have returned.
 const changesSQL = `
-(SELECT id, user_id, title, description, completed, priority, tags,
+(SELECT id, title, description, completed, priority, tags,
         due_at, completed_at, created_at, updated_at, version, seq,
         NULL::timestamptz AS deleted_at
  FROM tasks
@@ -34,7 +34,7 @@ const changesSQL = `
  ORDER BY seq
  LIMIT $3)
 UNION ALL
-(SELECT task_id, user_id, NULL, NULL, NULL, NULL, NULL,
+(SELECT task_id, NULL, NULL, NULL, NULL, NULL,
         NULL, NULL, NULL, NULL, NULL, seq,
         deleted_at
  FROM task_tombstones
@@ -42,7 +42,7 @@ UNION ALL
  ORDER BY seq
  LIMIT $3)
 UNION ALL
-SELECT 0::bigint, user_id, NULL, NULL, NULL, NULL, NULL,
+SELECT 0::bigint, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, NULL, NULL, NULL, purged_seq,
        NULL
 FROM task_users
@@ -66,7 +66,7 @@ func (s *Store) Changes(ctx context.Context, userID string, since, floor int64, 
 		}
 		defer rows.Close()
 		for rows.Next() {
-			t, ts, err := scanChange(rows)
+			t, ts, err := scanChange(userID, rows)
 			if err != nil {
 				return err
 			}
@@ -96,11 +96,11 @@ func (s *Store) Changes(ctx context.Context, userID string, since, floor int64, 
 	return ch, nil
 }
 
-// scanChange reads a row of Changes: a task, a tombstone (non-nil), or the
-// user's purged position (a task with ID 0 and that Seq).
-func scanChange(row pgx.Row) (todo.Task, *todo.Tombstone, error) {
+// scanChange reads a row of userID's Changes: a task, a tombstone (non-nil),
+// or the user's purged position (a task with ID 0 and that Seq).
+func scanChange(userID string, row pgx.Row) (todo.Task, *todo.Tombstone, error) {
 	var (
-		t                    todo.Task
+		t                    = todo.Task{UserID: userID}
 		title                *string
 		completed            *bool
 		rank                 *int16
@@ -109,7 +109,7 @@ func scanChange(row pgx.Row) (todo.Task, *todo.Tombstone, error) {
 		due, completedAt     *time.Time
 		deletedAt            *time.Time
 	)
-	if err := row.Scan(&t.ID, &t.UserID, &title, &t.Description, &completed, &rank, &t.Tags,
+	if err := row.Scan(&t.ID, &title, &t.Description, &completed, &rank, &t.Tags,
 		&due, &completedAt, &createdAt, &updatedAt, &version, &t.Seq, &deletedAt); err != nil {
 		return todo.Task{}, nil, err
 	}
@@ -162,7 +162,7 @@ func (s *Store) BulkTasks(ctx context.Context, userID string, b todo.Bulk) ([]to
 		if err != nil {
 			return err
 		}
-		locked, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (todo.Task, error) { return scanTask(row) })
+		locked, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (todo.Task, error) { return scanTask(userID, row) })
 		if err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ func (s *Store) BulkTasks(ctx context.Context, userID string, b todo.Bulk) ([]to
 
 // bulkLockSQL reads and locks the user's tasks among ids, in id order.
 const bulkLockSQL = `
-SELECT id, user_id, title, description, completed, priority, tags,
+SELECT id, title, description, completed, priority, tags,
        due_at, completed_at, created_at, updated_at, version, seq
 FROM tasks
 WHERE user_id = $1 AND id = ANY($2::bigint[])
@@ -228,7 +228,7 @@ FROM change,
      unnest($4::bigint[], $5::boolean[], $6::timestamptz[], $7::text[])
          WITH ORDINALITY AS v (id, completed, completed_at, tags, n)
 WHERE tasks.id = v.id AND tasks.user_id = $1
-RETURNING tasks.id, tasks.user_id, title, description, tasks.completed, priority, tasks.tags,
+RETURNING tasks.id, title, description, tasks.completed, priority, tasks.tags,
           due_at, tasks.completed_at, created_at, updated_at, version, tasks.seq`
 
 // bulkDelete deletes the locked tasks of ids and leaves their tombstones,
@@ -266,7 +266,7 @@ func bulkWrite(ctx context.Context, tx pgx.Tx, userID string, next []todo.Task, 
 	if err != nil {
 		return nil, err
 	}
-	written, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (todo.Task, error) { return scanTask(row) })
+	written, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (todo.Task, error) { return scanTask(userID, row) })
 	if err != nil {
 		return nil, err
 	}

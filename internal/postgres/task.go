@@ -53,7 +53,7 @@ func createTask(ctx context.Context, q queryRower, userID string, nt todo.NewTas
 		t.Priority = todo.PriorityNone
 	}
 	t = todo.SetCompleted(t, nt.Completed, now)
-	return scanTask(q.QueryRow(ctx, `
+	return scanTask(userID, q.QueryRow(ctx, `
 		WITH change AS (
 			INSERT INTO task_users (user_id, seq) VALUES ($1, 1)
 			ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + 1
@@ -61,7 +61,7 @@ func createTask(ctx context.Context, q queryRower, userID string, nt todo.NewTas
 		INSERT INTO tasks (user_id, title, title_key, description, search_key, completed,
 		                   priority, tags, due_at, completed_at, created_at, updated_at, seq)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, (SELECT seq FROM change))
-		RETURNING id, user_id, title, description, completed, priority, tags,
+		RETURNING id, title, description, completed, priority, tags,
 		          due_at, completed_at, created_at, updated_at, version, seq`,
 		t.UserID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
 		t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
@@ -82,8 +82,8 @@ func (s *Store) GetTask(ctx context.Context, userID string, id int64) (todo.Task
 
 // getTask reads one of the user's tasks.
 func getTask(ctx context.Context, q queryRower, userID string, id int64) (todo.Task, error) {
-	return scanTask(q.QueryRow(ctx, `
-		SELECT id, user_id, title, description, completed, priority, tags,
+	return scanTask(userID, q.QueryRow(ctx, `
+		SELECT id, title, description, completed, priority, tags,
 		       due_at, completed_at, created_at, updated_at, version, seq
 		FROM tasks
 		WHERE id = $1 AND user_id = $2`,
@@ -165,8 +165,8 @@ func modifyTaskOptimistic(ctx context.Context, conn *pgxpool.Conn, userID string
 // same statement (see createTask).
 func modifyTask(ctx context.Context, tx pgx.Tx, userID string, id, ifVersion int64, now time.Time,
 	change func(t todo.Task, now time.Time) todo.Task) (todo.Task, error) {
-	cur, err := scanTask(tx.QueryRow(ctx, `
-		SELECT id, user_id, title, description, completed, priority, tags,
+	cur, err := scanTask(userID, tx.QueryRow(ctx, `
+		SELECT id, title, description, completed, priority, tags,
 		       due_at, completed_at, created_at, updated_at, version, seq
 		FROM tasks
 		WHERE id = $1 AND user_id = $2
@@ -179,7 +179,7 @@ func modifyTask(ctx context.Context, tx pgx.Tx, userID string, id, ifVersion int
 		return todo.Task{}, todo.ErrPreconditionFailed
 	}
 	t := change(cur, now)
-	return scanTask(tx.QueryRow(ctx, `
+	return scanTask(userID, tx.QueryRow(ctx, `
 		WITH change AS (
 			INSERT INTO task_users (user_id, seq) VALUES ($2, 1)
 			ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + 1
@@ -189,7 +189,7 @@ func modifyTask(ctx context.Context, tx pgx.Tx, userID string, id, ifVersion int
 		    priority = $8, tags = $9, due_at = $10, completed_at = $11,
 		    updated_at = $12, version = version + 1, seq = (SELECT seq FROM change)
 		WHERE id = $1 AND user_id = $2
-		RETURNING id, user_id, title, description, completed, priority, tags,
+		RETURNING id, title, description, completed, priority, tags,
 		          due_at, completed_at, created_at, updated_at, version, seq`,
 		id, userID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
 		t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
@@ -202,7 +202,7 @@ func modifyTask(ctx context.Context, tx pgx.Tx, userID string, id, ifVersion int
 // changed or deleted since it was read.
 func writeIfVersion(ctx context.Context, q queryRower, userID string, version int64, t todo.Task,
 	now time.Time) (out todo.Task, written bool, err error) {
-	out, err = scanTask(q.QueryRow(ctx, writeIfVersionSQL,
+	out, err = scanTask(userID, q.QueryRow(ctx, writeIfVersionSQL,
 		t.ID, userID, version, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
 		t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
 		now))
@@ -245,7 +245,7 @@ SET title = $4, title_key = $5, description = $6, search_key = $7, completed = $
     updated_at = $13, version = tasks.version + 1, seq = (SELECT seq FROM change)
 FROM cur
 WHERE tasks.id = cur.id
-RETURNING tasks.id, tasks.user_id, tasks.title, tasks.description, tasks.completed, tasks.priority, tasks.tags,
+RETURNING tasks.id, tasks.title, tasks.description, tasks.completed, tasks.priority, tasks.tags,
           tasks.due_at, tasks.completed_at, tasks.created_at, tasks.updated_at, tasks.version, tasks.seq`
 
 // DeleteTask removes the task and returns it as it was. Errors:
@@ -256,11 +256,11 @@ func (s *Store) DeleteTask(ctx context.Context, userID string, id int64, ifVersi
 		var err error
 		// One statement deletes the task, takes the user's next change number
 		// (only when a task was deleted) and leaves the tombstone.
-		out, err = scanTask(conn.QueryRow(ctx, `
+		out, err = scanTask(userID, conn.QueryRow(ctx, `
 			WITH gone AS (
 				DELETE FROM tasks
 				WHERE id = $1 AND user_id = $2 AND ($3::bigint = 0 OR version = $3::bigint)
-				RETURNING id, user_id, title, description, completed, priority, tags,
+				RETURNING id, title, description, completed, priority, tags,
 				          due_at, completed_at, created_at, updated_at, version, seq),
 			change AS (
 				INSERT INTO task_users (user_id, seq) SELECT $2::text, 1 FROM gone
@@ -269,7 +269,7 @@ func (s *Store) DeleteTask(ctx context.Context, userID string, id int64, ifVersi
 			tombstone AS (
 				INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at)
 				SELECT $2::text, change.seq, gone.id, $4::timestamptz FROM gone, change)
-			SELECT id, user_id, title, description, completed, priority, tags,
+			SELECT id, title, description, completed, priority, tags,
 			       due_at, completed_at, created_at, updated_at, version, seq
 			FROM gone`,
 			id, userID, ifVersion, s.now()))
@@ -309,7 +309,7 @@ func (s *Store) ListTasks(ctx context.Context, userID string, f todo.TaskFilter)
 			return err
 		}
 		tasks, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (todo.Task, error) {
-			return scanTask(row)
+			return scanTask(userID, row)
 		})
 		return err
 	})
@@ -419,7 +419,7 @@ func listQuery(userID string, f todo.TaskFilter) (string, []any) {
 	limit := args.add(f.Limit + 1)
 	column := sortColumn(f.Sort)
 	selectPage := func(conds []string) string {
-		return `(SELECT id, user_id, title, description, completed, priority, tags,
+		return `(SELECT id, title, description, completed, priority, tags,
 		        due_at, completed_at, created_at, updated_at, version, seq
 		FROM tasks
 		WHERE ` + strings.Join(conds, " AND ") + `
@@ -479,13 +479,15 @@ func datedFirst(tasks []todo.Task) []todo.Task {
 	return out
 }
 
-// scanTask reads the columns id, user_id, title, description, completed,
-// priority, tags, due_at, completed_at, created_at, updated_at, version, seq.
-func scanTask(row pgx.Row) (todo.Task, error) {
-	var t todo.Task
+// scanTask reads the columns id, title, description, completed, priority,
+// tags, due_at, completed_at, created_at, updated_at, version, seq of one of
+// userID's tasks. Every statement selects by user, so user_id is not read
+// back: that saves a string per row.
+func scanTask(userID string, row pgx.Row) (todo.Task, error) {
+	t := todo.Task{UserID: userID}
 	var rank int16
 	var due, completedAt *time.Time
-	if err := row.Scan(&t.ID, &t.UserID, &t.Title, &t.Description, &t.Completed, &rank, &t.Tags,
+	if err := row.Scan(&t.ID, &t.Title, &t.Description, &t.Completed, &rank, &t.Tags,
 		&due, &completedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version, &t.Seq); err != nil {
 		return todo.Task{}, err
 	}
