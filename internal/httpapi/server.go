@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -262,15 +261,9 @@ func newAPI(adapter huma.Adapter, version string) huma.API {
 	cfg.OpenAPIPath = ""
 	cfg.DocsPath = ""
 	cfg.SchemasPath = ""
-	// JSON without HTML escaping, as huma's default format writes it.
-	jsonFormat := huma.Format{
-		Marshal: func(w io.Writer, v any) error {
-			enc := json.NewEncoder(w)
-			enc.SetEscapeHTML(false)
-			return enc.Encode(v)
-		},
-		Unmarshal: json.Unmarshal,
-	}
+	// JSON without HTML escaping, as huma's default format writes it; task
+	// bodies are written by hand (taskjson.go), byte for byte the same.
+	jsonFormat := huma.Format{Marshal: marshalJSON, Unmarshal: json.Unmarshal}
 	cfg.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	cfg.Transformers = []huma.Transformer{transformProblem}
 	cfg.Info.Description = apiDescription
