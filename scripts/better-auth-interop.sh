@@ -7,7 +7,7 @@
 #
 # Legs: the plugin's default EdDSA key and ES256, ES512, RS256, PS256 keys, with
 # todod given only BETTER_AUTH_URL; HS256 tokens minted with a shared
-# BETTER_AUTH_SECRET; and both set-ups at once.
+# BETTER_AUTH_SECRET; both set-ups at once; and a key rotation.
 #
 # Needs Node 20+, npm and Go. Bounded to 170 s; stops everything it started.
 set -euo pipefail
@@ -60,15 +60,16 @@ wait_for() {
   return 1
 }
 
-# start_better_auth ALG SECRET: sets ba_url, ba_pid, ba_log.
+# start_better_auth ALG SECRET [VAR=VALUE...]: sets ba_url, ba_pid, ba_log.
 start_better_auth() {
-  ba_log="$tmp/better-auth-$1.log"
+  local alg=$1 secret=$2; shift 2
+  ba_log="$tmp/better-auth-$alg.log"
   rm -f "$tmp/ba.url"
-  env -i PATH="$PATH" HOME="$tmp" NODE_ENV=production JWT_ALG="$1" BETTER_AUTH_SECRET="$2" URL_FILE="$tmp/ba.url" \
+  env -i PATH="$PATH" HOME="$tmp" NODE_ENV=production JWT_ALG="$alg" BETTER_AUTH_SECRET="$secret" URL_FILE="$tmp/ba.url" "$@" \
     node "$root/interop/better-auth/server.mjs" >"$ba_log" 2>&1 &
   ba_pid=$!
   pids+=("$ba_pid")
-  wait_for "$tmp/ba.url" "$ba_pid" "Better Auth ($1)" || { cat "$ba_log" >&2; return 1; }
+  wait_for "$tmp/ba.url" "$ba_pid" "Better Auth ($alg)" || { cat "$ba_log" >&2; return 1; }
   ba_url=$(cat "$tmp/ba.url")
 }
 
@@ -94,13 +95,15 @@ start_todod() {
 
 # run_leg LEG: the driver against the servers started last.
 run_leg() {
-  if ! (cd interop/better-auth && HS_SECRET="${hs_secret:-}" timeout 30 node driver.mjs "$1" "$ba_url" "$api_url"); then
+  if ! (cd interop/better-auth && HS_SECRET="${hs_secret:-}" ROTATION_SECONDS="$rotation" timeout 60 node driver.mjs "$1" "$ba_url" "$api_url"); then
     echo "--- Better Auth log ($ba_log)"; tail -n 20 "$ba_log"
     echo "--- todod log ($todod_log)"; tail -n 20 "$todod_log"
     exit 1
   fi
   stop "$todod_pid" "$ba_pid"
 }
+
+rotation=15 # seconds, for the key rotation leg
 
 echo "== Better Auth interop: node $(node --version), better-auth $(node -p 'require("./interop/better-auth/node_modules/better-auth/package.json").version'), jose $(node -p 'require("./interop/better-auth/node_modules/jose/package.json").version')"
 
@@ -118,5 +121,11 @@ run_leg hs256
 start_better_auth EdDSA "$hs_secret"
 start_todod both BETTER_AUTH_URL="$ba_url" BETTER_AUTH_SECRET="$hs_secret"
 run_leg both
+
+# Better Auth's first key expires 15 s after it is made; todod fetched the
+# JWKS at start, and may fetch again for an unknown kid 10 s after that.
+start_better_auth EdDSA "$(secret)" JWKS_ROTATION_SECONDS="$rotation"
+start_todod rotation BETTER_AUTH_URL="$ba_url"
+run_leg rotation
 
 echo "== Better Auth interop passed"

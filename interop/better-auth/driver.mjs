@@ -10,6 +10,9 @@
 //               from the Better Auth session, as docs/authentication.md (b) does.
 //   both        todod has both: Better Auth's JWTs and HS256 tokens minted as
 //               in (b) are accepted side by side.
+//   rotation    todod has only BETTER_AUTH_URL; Better Auth rotates its key
+//               every ROTATION_SECONDS: tokens signed with the new key and
+//               with the old one (still published) are both accepted.
 // The shared secret, where used, comes from the environment (HS_SECRET).
 //
 // Prints one line on success; on the first mismatch prints what was expected,
@@ -180,6 +183,35 @@ async function sessionTokensRefused(user) {
   await expectRefused("Better Auth's signed session cookie value (not a JWT)", user.cookieValue, "malformed token: a JWT has three dot-separated parts");
 }
 
+// rotation waits for Better Auth to sign with a new key, which todod has not
+// seen, and checks that todod fetches it (by kid) while the old key's tokens
+// keep working for the grace period.
+async function rotation(user, oldToken) {
+  const seconds = Number(process.env.ROTATION_SECONDS);
+  if (!seconds) fail("the rotation leg needs ROTATION_SECONDS", []);
+  const oldKid = decodeProtectedHeader(oldToken).kid;
+  const created = await todod("a task with the first key's token", "POST", "/api/tasks", oldToken, 201, { title: "before rotation" });
+  let newToken;
+  const deadline = Date.now() + (seconds + 10) * 1000;
+  while (Date.now() < deadline) {
+    const t = (await betterAuth("GET", "/token", { cookie: user.cookie })).body.token;
+    if (decodeProtectedHeader(t).kid !== oldKid) {
+      newToken = t;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (!newToken) fail(`Better Auth did not rotate its key within ${seconds + 10} s`, []);
+  const newKid = decodeProtectedHeader(newToken).kid;
+  const kids = (await betterAuth("GET", "/jwks")).body.keys.map((k) => k.kid);
+  expect("the JWKS publishes the old and the new key", JSON.stringify([oldKid, newKid].map((k) => kids.includes(k))), "[true,true]", `  kids: ${kids}`);
+  for (const [which, token] of [["new", newToken], ["old", oldToken]]) {
+    const list = await todod(`list with the ${which} key's token`, "GET", "/api/tasks", token, 200);
+    expect(`list with the ${which} key's token`, JSON.stringify(list.body.map((t) => t.id)), JSON.stringify([created.body.id]));
+  }
+  return `accepted: tokens signed with the first key (${oldKid}) and, after rotation, with the new one (${newKid})`;
+}
+
 async function main() {
   const jwks = (await betterAuth("GET", "/jwks")).body;
   const alice = await signUp("Alice");
@@ -216,6 +248,8 @@ async function main() {
     await isolation({ ...alice, tokens: [ta.viaEndpoint, hsA] }, { ...bob, tokens: [hsB, tb.viaHeader] });
     await expectRefused("an HS256 token signed with another secret", await mintHS256(ta.session, hsSecret + "-other"), "bad signature");
     summary = `accepted side by side: HS256 {sub, email, iat, exp} and the ${header.alg} jwt() token`;
+  } else if (leg === "rotation") {
+    summary = await rotation(alice, ta.viaEndpoint);
   } else {
     console.error(`driver: unknown leg ${leg}`);
     process.exit(2);

@@ -6,6 +6,7 @@
 //                       Better Auth's own default, left unconfigured)
 //   BETTER_AUTH_SECRET  read by Better Auth itself, as in an app's .env
 //   URL_FILE            where to write the base URL once listening
+//   JWKS_ROTATION_SECONDS  turns on key rotation (jwks.rotationInterval)
 //
 // It listens on 127.0.0.1 on a port the kernel picks, then configures Better
 // Auth with baseURL = that address, the way an app sets BETTER_AUTH_URL.
@@ -29,6 +30,8 @@ if (!(alg in keyPairConfigs)) {
   process.exit(2);
 }
 const keyPairConfig = keyPairConfigs[alg];
+const rotationInterval = Number(process.env.JWKS_ROTATION_SECONDS) || undefined;
+const jwks = { ...(keyPairConfig && { keyPairConfig }), ...(rotationInterval && { rotationInterval }) };
 
 let handler = null;
 const server = createServer((req, res) => {
@@ -46,7 +49,7 @@ server.listen(0, "127.0.0.1", () => {
     database: memoryAdapter({ user: [], session: [], account: [], verification: [], jwks: [] }),
     emailAndPassword: { enabled: true },
     telemetry: { enabled: false },
-    plugins: [jwt(keyPairConfig ? { jwks: { keyPairConfig } } : undefined)],
+    plugins: [jwt(Object.keys(jwks).length ? { jwks } : undefined)],
   });
   handler = toNodeHandler(auth);
   // A fresh database has no signing key: the plugin creates one on the first
