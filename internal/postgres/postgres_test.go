@@ -199,8 +199,8 @@ func TestMigrateConcurrently(t *testing.T) {
 		`SELECT count(*), max(version_id) FROM goose_db_version WHERE version_id > 0`).Scan(&applied, &maxVersion); err != nil {
 		t.Fatal(err)
 	}
-	if stores[0].latest != 3 || maxVersion != stores[0].latest || applied != stores[0].latest {
-		t.Errorf("goose_db_version: %d applied, max %d; embedded latest %d, want 3 each",
+	if stores[0].latest != 4 || maxVersion != stores[0].latest || applied != stores[0].latest {
+		t.Errorf("goose_db_version: %d applied, max %d; embedded latest %d, want 4 each",
 			applied, maxVersion, stores[0].latest)
 	}
 	for i, s := range stores {
@@ -300,6 +300,32 @@ func TestPoolConfig(t *testing.T) {
 				t.Errorf("application_name = %q, want %q", got, tt.appName)
 			}
 		})
+	}
+}
+
+// Statements are planned for their arguments, where it matters, in the
+// cheapest mode that does so, and only where the connection's mode would
+// keep a generic plan.
+func TestCustomPlanMode(t *testing.T) {
+	for _, tt := range []struct {
+		query string
+		want  pgx.QueryExecMode
+	}{
+		{"", pgx.QueryExecModeCacheDescribe},
+		{"default_query_exec_mode=cache_statement", pgx.QueryExecModeCacheDescribe},
+		{"description_cache_capacity=0", pgx.QueryExecModeExec},
+		{"default_query_exec_mode=cache_describe", 0},
+		{"default_query_exec_mode=describe_exec", 0},
+		{"default_query_exec_mode=exec", 0},
+		{"default_query_exec_mode=simple_protocol", 0},
+	} {
+		cfg, _, err := poolConfig("postgres://u@h/db?"+tt.query, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := customPlanMode(cfg.ConnConfig); got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.query, got, tt.want)
+		}
 	}
 }
 

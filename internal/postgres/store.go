@@ -74,6 +74,10 @@ type Store struct {
 	listener       *listener
 	notifier       *notifier
 	key            serverKey
+	// customPlans is the exec mode of the list and count statements whose best
+	// plan depends on their arguments (planForArguments); 0 when the
+	// connection's own mode already plans every execution.
+	customPlans pgx.QueryExecMode
 }
 
 var _ todo.Store = (*Store)(nil)
@@ -142,6 +146,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		acquireTimeout: acquireTimeout,
 		hub:            h,
 		listener:       newListener(listenCfg, log, h),
+		customPlans:    customPlanMode(pool.Config().ConnConfig),
 	}
 	s.notifier = newNotifier(s)
 	return s, nil
@@ -180,6 +185,25 @@ func poolConfig(dsn string, statementTimeout time.Duration) (cfg *pgxpool.Config
 		params["application_name"] = "todod"
 	}
 	return cfg, sentTimeout, nil
+}
+
+// customPlanMode returns the exec mode that has a statement planned for the
+// arguments of each execution, or 0 when cfg's default mode does so already.
+//
+// Only the default mode, cache_statement, keeps a prepared statement per
+// connection, for which PostgreSQL may settle on a generic plan after five
+// executions; the other modes use the unnamed statement or the simple
+// protocol, planned every time. cache_describe keeps the single round trip
+// and the binary formats of the default mode; exec serves when its cache is
+// off.
+func customPlanMode(cfg *pgx.ConnConfig) pgx.QueryExecMode {
+	switch {
+	case cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement:
+		return 0
+	case cfg.DescriptionCacheCapacity > 0:
+		return pgx.QueryExecModeCacheDescribe
+	}
+	return pgx.QueryExecModeExec
 }
 
 // defaultMaxConns is the pool size when the URL does not set pool_max_conns:
