@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -66,8 +67,13 @@ type Server struct {
 	// /api/{user_id}/… style, tried second. So /api/tasks/… always means the
 	// token's own tasks (a user whose id is "tasks" uses that style).
 	own, perUser *http.ServeMux
-	spec         []byte
-	handler      http.Handler
+	// ownAPISegments are the first path segments after /api/ of own's
+	// routes (tasks, events); nil if one of them is a wildcard. Routes of own
+	// under /api/ are registered through huma (muxAdapter), which records
+	// them here; route sends other /api/ paths straight to perUser.
+	ownAPISegments []string
+	spec           []byte
+	handler        http.Handler
 }
 
 // NewServer returns the server for cfg. It panics only on a programming error
@@ -103,13 +109,19 @@ func NewServer(cfg Config) *Server {
 		own:       http.NewServeMux(),
 		perUser:   http.NewServeMux(),
 	}
-	s.api = newAPI(&muxAdapter{own: s.own, perUser: s.perUser}, cfg.Version)
+	adapter := &muxAdapter{own: s.own, perUser: s.perUser}
+	s.api = newAPI(adapter, cfg.Version)
 	s.api.UseMiddleware(s.apiMiddleware)
 	s.routes(s.api)
+	if !adapter.wildcard {
+		s.ownAPISegments = adapter.ownAPISegments
+	}
 	documentOps(s.api)
 	s.spec = specJSON(s.api.OpenAPI())
 	s.own.Handle("GET /openapi.json", routed("/openapi.json", http.HandlerFunc(s.serveSpec)))
 	s.ops.register(s.own)
+	s.own.Handle(fallbackPattern, s.perUser)
+	s.perUser.HandleFunc(fallbackPattern, s.notRouted)
 	s.handler = s.ops.wrap(http.HandlerFunc(s.route))
 	return s
 }
@@ -163,31 +175,70 @@ func (s *Server) serveSpec(w http.ResponseWriter, _ *http.Request) {
 // turn into a second preflight in browsers, or lose the body. Requests no
 // route takes get a problem: 405 with Allow when the path exists for other
 // methods, else 404.
+//
+// A request is matched once: a path under /api/ whose first segment no route
+// of own begins with (a user id) goes straight to perUser; any other goes to
+// own, whose fallback hands what it cannot serve to perUser, whose fallback
+// is notRouted. Allow is worked out only for a request no route takes.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
-	if p := r.URL.Path; len(p) > len("/api/") && strings.HasPrefix(p, "/api/") && strings.HasSuffix(p, "/") {
+	p := r.URL.Path
+	if len(p) > len("/api/") && strings.HasPrefix(p, "/api/") && strings.HasSuffix(p, "/") {
 		// A copy: the outer layers keep the URL as the client sent it.
 		r = r.WithContext(r.Context())
 		u := *r.URL
-		u.Path = p[:len(p)-1]
+		p = p[:len(p)-1]
+		u.Path = p
 		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 		r.URL = &u
 	}
-	ownMiss, pattern := s.own.Handler(r)
-	if pattern != "" {
-		s.own.ServeHTTP(w, r)
+	if !isCleanPath(r.URL.EscapedPath()) {
+		// The muxes answer such a path with a redirect to its clean form,
+		// which their fallbacks would make match every path; redirect only
+		// to a route, as before the fallbacks existed.
+		s.routeUnclean(w, r)
 		return
 	}
-	userMiss, pattern := s.perUser.Handler(r)
-	if pattern != "" {
-		s.perUser.ServeHTTP(w, r)
-		return
+	if s.ownAPISegments != nil && strings.HasPrefix(p, "/api/") {
+		seg, _, _ := strings.Cut(p[len("/api/"):], "/")
+		if !slices.Contains(s.ownAPISegments, seg) {
+			s.perUser.ServeHTTP(w, r)
+			return
+		}
 	}
-	allow := allowed(ownMiss, r)
-	for _, m := range allowed(userMiss, r) {
+	s.own.ServeHTTP(w, r)
+}
+
+// fallbackPattern is the pattern of the muxes' fallbacks: it matches every
+// path and method that no other route takes.
+const fallbackPattern = "/"
+
+// routeUnclean routes a request whose path is not in clean form (// or
+// /./ or /../ in it): to the redirect of the mux that has a route for its
+// clean form, own first; else 404.
+func (s *Server) routeUnclean(w http.ResponseWriter, r *http.Request) {
+	for _, mux := range []*http.ServeMux{s.own, s.perUser} {
+		if _, pattern := mux.Handler(r); pattern != "" && pattern != fallbackPattern {
+			mux.ServeHTTP(w, r)
+			return
+		}
+	}
+	s.writeNotRouted(w, r, nil)
+}
+
+// notRouted answers a request that neither mux has a route for.
+func (s *Server) notRouted(w http.ResponseWriter, r *http.Request) {
+	// The fallback's pattern is no route: logs and metrics say unmatched.
+	r.Pattern = ""
+	allow := allowed(s.own, r)
+	for _, m := range allowed(s.perUser, r) {
 		if !slices.Contains(allow, m) {
 			allow = append(allow, m)
 		}
 	}
+	s.writeNotRouted(w, r, allow)
+}
+
+func (s *Server) writeNotRouted(w http.ResponseWriter, r *http.Request, allow []string) {
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed,
@@ -197,43 +248,59 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	writeProblem(w, r, newProblem(http.StatusNotFound, "no route for "+r.URL.Path))
 }
 
-// allowed returns the methods a ServeMux's not-found-or-405 handler would
-// announce in Allow: it is run on a recorder that keeps only headers.
-func allowed(miss http.Handler, r *http.Request) []string {
-	rec := &headerRecorder{header: http.Header{}}
-	miss.ServeHTTP(rec, r)
-	if rec.status != http.StatusMethodNotAllowed {
-		return nil
-	}
+// probeMethods are the methods allowed tries, in the order ServeMux lists
+// them in Allow. Every route has one of them, or none (then it takes every
+// method, and a request on its path is never unrouted).
+var probeMethods = []string{
+	http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions,
+	http.MethodPatch, http.MethodPost, http.MethodPut, http.MethodTrace,
+}
+
+// allowed returns the methods mux has a route for on r's path, as ServeMux
+// would announce them in Allow if it had no fallback: HEAD with GET, sorted.
+func allowed(mux *http.ServeMux, r *http.Request) []string {
+	probe := *r
 	var out []string
-	for m := range strings.SplitSeq(rec.header.Get("Allow"), ",") {
-		if m = strings.TrimSpace(m); m != "" {
+	for _, m := range probeMethods {
+		probe.Method = m
+		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != fallbackPattern {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-type headerRecorder struct {
-	header http.Header
-	status int
+// isCleanPath reports whether ServeMux would take p as it is, without a
+// redirect to a cleaned form.
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	return c == p || (p[len(p)-1] == '/' && len(p) == len(c)+1 && strings.HasPrefix(p, c))
 }
-
-func (h *headerRecorder) Header() http.Header { return h.header }
-
-func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
-
-func (h *headerRecorder) WriteHeader(status int) { h.status = status }
 
 // muxAdapter is huma's adapter onto the two muxes (see Server.own).
 type muxAdapter struct {
 	own, perUser *http.ServeMux
+	// ownAPISegments are the first segments after /api/ of own's
+	// operations, unless one is a wildcard (see Server.route).
+	ownAPISegments []string
+	wildcard       bool
 }
 
 func (a *muxAdapter) Handle(op *huma.Operation, handler func(huma.Context)) {
 	mux := a.own
 	if strings.HasPrefix(op.Path, userPathPrefix) {
 		mux = a.perUser
+	} else if rest, ok := strings.CutPrefix(op.Path, "/api/"); ok && !a.wildcard {
+		seg, _, _ := strings.Cut(rest, "/")
+		switch {
+		case seg == "" || strings.Contains(seg, "{"):
+			a.wildcard = true
+		case !slices.Contains(a.ownAPISegments, seg):
+			a.ownAPISegments = append(a.ownAPISegments, seg)
+		}
 	}
 	mux.HandleFunc(op.Method+" "+op.Path, func(w http.ResponseWriter, r *http.Request) {
 		handler(humago.NewContext(op, r, w))

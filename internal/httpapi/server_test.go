@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -502,5 +503,154 @@ func TestMuxAdapterServesOwnRoutes(t *testing.T) {
 	(&muxAdapter{own: own, perUser: http.NewServeMux()}).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
 	if w.Code != http.StatusTeapot {
 		t.Fatalf("status %d", w.Code)
+	}
+}
+
+// twoPassRouter is s's routing as it was before the muxes had fallbacks: own
+// asked first and perUser second, each matching the request again to serve
+// it, and Allow gathered from the 405 answers of both. It is the reference
+// TestRoutingMatchesTwoPassRouter holds Server.route to.
+func twoPassRouter(s *Server) http.Handler {
+	own, perUser := http.NewServeMux(), http.NewServeMux()
+	api := newAPI(&muxAdapter{own: own, perUser: perUser}, "test")
+	api.UseMiddleware(s.apiMiddleware)
+	s.routes(api)
+	own.Handle("GET /openapi.json", routed("/openapi.json", http.HandlerFunc(s.serveSpec)))
+	s.ops.register(own)
+	allowed := func(miss http.Handler, r *http.Request) []string {
+		rec := httptest.NewRecorder()
+		miss.ServeHTTP(rec, r)
+		if rec.Code != http.StatusMethodNotAllowed {
+			return nil
+		}
+		var out []string
+		for m := range strings.SplitSeq(rec.Header().Get("Allow"), ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	return s.ops.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > len("/api/") && strings.HasPrefix(p, "/api/") && strings.HasSuffix(p, "/") {
+			r = r.WithContext(r.Context())
+			u := *r.URL
+			u.Path = p[:len(p)-1]
+			u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+			r.URL = &u
+		}
+		ownMiss, pattern := own.Handler(r)
+		if pattern != "" {
+			own.ServeHTTP(w, r)
+			return
+		}
+		userMiss, pattern := perUser.Handler(r)
+		if pattern != "" {
+			perUser.ServeHTTP(w, r)
+			return
+		}
+		allow := allowed(ownMiss, r)
+		for _, m := range allowed(userMiss, r) {
+			if !slices.Contains(allow, m) {
+				allow = append(allow, m)
+			}
+		}
+		s.writeNotRouted(w, r, allow)
+	}))
+}
+
+// routingPaths are paths around every route: both path styles, the user ids
+// and ids that are also words of the routes (/api/tasks/tasks…), trailing
+// slashes, escapes, and paths that are not in clean form.
+func routingPaths() []string {
+	paths := []string{
+		"/", "/nope", "/api", "/api/", "/api//", "/healthz", "/healthz/", "/readyz", "/metrics", "/docs", "/docs/", "/docs/nope",
+		"/openapi.json", "/openapi.json/", "/api/tasks//", "/api//tasks", "//api/tasks", "/api/./tasks", "/api/x/../tasks",
+		"/api/tasks/1/..", "/api/alice/tasks/./1", "/api/tasks/1/complete/.", "/api/nope/../alice/tasks/1/complete",
+		"/api/x/../nope", "/api//nope", "/api/tasks/%31", "/api/al%69ce/tasks", "/api/tasks%2F1", "/api/t%61sks/1/complete",
+		"/api/alice/tasks/1/complete", "/api/tasks/tasks/1/complete", "/api/events/tasks/1/complete",
+		"/api/alice/tasks/1/complete/extra", "/api/tasks/1/complete/extra",
+	}
+	words := []string{"tasks", "events", "alice", "1", "complete", "stats"}
+	var walk func(prefix string, depth int)
+	walk = func(prefix string, depth int) {
+		if depth == 0 {
+			return
+		}
+		for _, w := range words {
+			p := prefix + "/" + w
+			paths = append(paths, p, p+"/")
+			walk(p, depth-1)
+		}
+	}
+	walk("/api", 3)
+	return paths
+}
+
+// TestRoutingMatchesTwoPassRouter checks that matching each request once
+// routes every method and path exactly as asking both muxes in turn did:
+// the same status, Allow, Location and body.
+func TestRoutingMatchesTwoPassRouter(t *testing.T) {
+	e := newAPIEnv(t)
+	ref := twoPassRouter(e.srv)
+	token := "Bearer " + e.token("alice")
+	n := 0
+	for _, path := range routingPaths() {
+		for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PURGE"} {
+			trimmed := strings.TrimSuffix(path, "/")
+			stream := (method == "GET" || method == "HEAD") && (trimmed == "/api/events" || trimmed == "/api/alice/events")
+			var got, want *httptest.ResponseRecorder
+			for _, h := range []http.Handler{e.srv, ref} {
+				r := httptest.NewRequest(method, path, nil)
+				if stream {
+					// An event stream stays open until its request ends.
+					ctx, cancel := context.WithCancel(r.Context())
+					cancel()
+					r = r.WithContext(ctx)
+				}
+				r.Header.Set("Authorization", token)
+				r.Header.Set("X-Request-ID", "route-test")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				got, want = want, w
+			}
+			n++
+			sameBody := got.Body.String() == want.Body.String() ||
+				strings.HasPrefix(path, "/metrics") && got.Code == http.StatusOK // the counters moved
+			if got.Code != want.Code || !sameBody {
+				t.Errorf("%s %s: %d %.200q, want %d %.200q", method, path, got.Code, got.Body, want.Code, want.Body)
+				continue
+			}
+			for _, k := range []string{"Allow", "Location", "Content-Type", "ETag"} {
+				if got.Header().Get(k) != want.Header().Get(k) {
+					t.Errorf("%s %s: %s %q, want %q", method, path, k, got.Header().Get(k), want.Header().Get(k))
+				}
+			}
+		}
+	}
+	if n < 3000 {
+		t.Fatalf("only %d requests compared", n)
+	}
+}
+
+// TestUnroutedRequestsAreUnmatched checks that requests no route takes are
+// logged (and counted) under the route "unmatched", not under the pattern
+// of the muxes' fallbacks, and served ones under their template.
+func TestUnroutedRequestsAreUnmatched(t *testing.T) {
+	for _, tc := range []struct{ method, path, route string }{
+		{"GET", "/nope", "unmatched"},
+		{"GET", "/api/alice/nope", "unmatched"},
+		{"DELETE", "/api/alice/tasks", "unmatched"},
+		{"POST", "/openapi.json", "unmatched"},
+		{"GET", "/api//nope", "unmatched"},
+		{"GET", "/api/alice/tasks", "/api/{user_id}/tasks"},
+		{"POST", "/api/tasks/tasks", "/api/{user_id}/tasks"},
+		{"GET", "/api/tasks/tasks", "/api/tasks/{id}"},
+	} {
+		e := newAPIEnv(t)
+		e.do(call{method: tc.method, path: tc.path, user: "alice"})
+		if want := `"route":"` + tc.route + `"`; !strings.Contains(e.logs.String(), want) {
+			t.Errorf("%s %s: access log lacks %s:\n%s", tc.method, tc.path, want, e.logs)
+		}
 	}
 }
