@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/todod/todod/internal/todo"
 )
@@ -95,6 +96,49 @@ func BenchmarkWrites(b *testing.B) {
 			}
 		}
 	})
+	b.Run("update-parallel", func(b *testing.B) {
+		b.SetParallelism(4)
+		var clients atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			user := fmt.Sprintf("bench-update-parallel-%d", clients.Add(1))
+			task := seed(b, user, 1)[0]
+			title := "renamed"
+			for pb.Next() {
+				if _, err := s.UpdateTask(ctx, user, task.ID, todo.TaskPatch{Title: &title}, 0); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("complete-parallel", func(b *testing.B) {
+		b.SetParallelism(4)
+		var clients atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			user := fmt.Sprintf("bench-complete-parallel-%d", clients.Add(1))
+			task := seed(b, user, 1)[0]
+			for pb.Next() {
+				if _, err := s.CompleteTask(ctx, user, task.ID, nil, 0); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	// Every client toggles the same task: the worst case for a write that
+	// retries when another got in between.
+	b.Run("complete-one-task-parallel", func(b *testing.B) {
+		task := seed(b, "bench-contended", 1)[0]
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.CompleteTask(ctx, "bench-contended", task.ID, nil, 0); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 	b.Run("create-parallel", func(b *testing.B) {
 		b.SetParallelism(4)
 		var clients atomic.Int64
@@ -108,4 +152,51 @@ func BenchmarkWrites(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkListSkewed measures lists on a table skewed to one user (100,000
+// tasks, all pending) among three users of ten: the status filter that
+// matches none of the big user's tasks, and a due date range, which the
+// store plans for its arguments, for the big user and a small one.
+func BenchmarkListSkewed(b *testing.B) {
+	s := openStore(b, testDatabase(b), Options{StatementTimeout: time.Minute})
+	ctx := context.Background()
+	for _, stmt := range []string{`
+		INSERT INTO tasks (user_id, title, title_key, search_key, priority, tags, due_at, created_at, updated_at, seq)
+		SELECT 'big-user', 'Task ' || i, 'task ' || i, 'task ' || i, i % 4, ARRAY['t' || i % 10],
+		       CASE WHEN i % 5 <> 0 THEN ts + (i % 97) * interval '1 hour' END, ts, ts, i
+		FROM generate_series(1, 100000) AS i,
+		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`, `
+		INSERT INTO tasks (user_id, title, title_key, search_key, completed, completed_at, priority, tags,
+		                   due_at, created_at, updated_at, seq)
+		SELECT 'small-' || u, 'Small ' || i, 'small ' || i, 'small ' || i, i % 2 = 0,
+		       CASE WHEN i % 2 = 0 THEN ts END, i % 4, ARRAY['t' || i % 10],
+		       CASE WHEN i % 5 <> 0 THEN ts + interval '1 day' END, ts, ts, i
+		FROM generate_series(1, 10) AS i, generate_series(0, 2) AS u,
+		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`,
+		`ANALYZE tasks`,
+	} {
+		if _, err := s.pool.Exec(ctx, stmt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 1, 1, 5, 0, 0, 0, time.UTC)
+	for _, user := range []string{"big-user", "small-1"} {
+		for _, c := range []struct {
+			name string
+			f    todo.TaskFilter
+		}{
+			{"default", todo.TaskFilter{}},
+			{"status=completed", todo.TaskFilter{Status: todo.StatusCompleted}},
+			{"due_before", todo.TaskFilter{DueBefore: &at}},
+		} {
+			b.Run(user+"/"+c.name, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.ListTasks(ctx, user, c.f); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
