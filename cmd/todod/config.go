@@ -140,7 +140,7 @@ func loadConfig(fs *flag.FlagSet, args []string, lookup func(string) string, std
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("BETTER_AUTH_URL %q is not an http(s) URL", c.BetterAuthURL))
 		} else {
-			origin = u.Scheme + "://" + u.Host
+			origin = webOrigin(u)
 			if c.JWKSURL == "" {
 				// Better Auth mounts its routes under /api/auth; accept a base URL
 				// given with or without that suffix.
@@ -352,4 +352,18 @@ func envLookup(getenv func(string) string, dir string) (func(string) string, err
 		}
 		return dot[k]
 	}, nil
+}
+
+// webOrigin is the origin of an http(s) URL as the WHATWG URL standard (and so
+// Better Auth, which takes its issuer from new URL(baseURL).origin) writes
+// it: scheme and host in lower case, the scheme's default port dropped.
+func webOrigin(u *url.URL) string {
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port == "" || (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + host + ":" + port
 }

@@ -180,6 +180,21 @@ func TestConfigAuth(t *testing.T) {
 	if err != nil || c.JWKSURL != "http://keys.test/jwks" {
 		t.Fatalf("JWT_JWKS_URL must override the derived URL: %q %v", c.JWKSURL, err)
 	}
+	// The origin as Better Auth writes it (new URL(baseURL).origin).
+	for base, origin := range map[string]string{
+		"https://App.Example.COM/api/auth": "https://app.example.com",
+		"https://app.example.com:443/":     "https://app.example.com",
+		"HTTP://localhost:80":              "http://localhost",
+		"http://localhost:3000":            "http://localhost:3000",
+		"https://app.example.com:8443":     "https://app.example.com:8443",
+		"http://[::1]:3000/":               "http://[::1]:3000",
+		"http://[::1]:80":                  "http://[::1]",
+	} {
+		c, err = load(t, map[string]string{"BETTER_AUTH_URL": base})
+		if err != nil || c.JWKSIssuer != origin || !reflect.DeepEqual(c.JWKSAudience, []string{origin}) {
+			t.Errorf("BETTER_AUTH_URL %s: issuer %q audience %q (%v), want %s", base, c.JWKSIssuer, c.JWKSAudience, err, origin)
+		}
+	}
 	c, err = load(t, map[string]string{"BETTER_AUTH_SECRET": "0123456789abcdef0123456789abcdef"})
 	if err != nil || c.DevAuth() || c.Issuer != "" || c.Audience != nil {
 		t.Fatalf("secret mode checks no iss/aud unless set: %+v %v", c, err)
