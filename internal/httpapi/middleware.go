@@ -175,7 +175,8 @@ func (o *ops) recoverPanic(next http.Handler) http.Handler {
 		// Headers the handler adds before panicking (ETag, Content-Length,
 		// Location…) describe a response that never happened; the 500 goes
 		// out with only the headers the outer layers set.
-		before := tw.Header().Clone()
+		var before headerSnapshot
+		before.take(tw.Header())
 		defer func() {
 			p := recover()
 			if p == nil {
@@ -199,14 +200,51 @@ func (o *ops) recoverPanic(next http.Handler) http.Handler {
 				tw.aborted = true
 				panic(http.ErrAbortHandler)
 			}
-			h := tw.Header()
-			clear(h)
-			maps.Copy(h, before)
+			before.restore(tw.Header())
 			writeOpsProblem(tw, r, http.StatusInternalServerError,
 				fmt.Sprintf("internal error (request id %s)", info.ID))
 		}()
 		next.ServeHTTP(tw, r)
 	})
+}
+
+// headerSnapshot remembers the entries of a header map without copying the
+// map or its values, so that taking one costs no allocation for the usual
+// dozen headers. Keeping the value slices is enough: http.Header's Set and
+// Del replace or drop a key's slice and Add appends past its length, so none
+// of them changes the values a kept slice shows.
+type headerSnapshot struct {
+	n       int
+	entries [24]headerEntry
+	more    http.Header // a clone instead, when there are more headers than entries
+}
+
+type headerEntry struct {
+	key    string
+	values []string
+}
+
+func (s *headerSnapshot) take(h http.Header) {
+	if len(h) > len(s.entries) {
+		s.more = h.Clone()
+		return
+	}
+	for k, v := range h {
+		s.entries[s.n] = headerEntry{k, v}
+		s.n++
+	}
+}
+
+// restore makes h hold exactly the entries taken.
+func (s *headerSnapshot) restore(h http.Header) {
+	clear(h)
+	if s.more != nil {
+		maps.Copy(h, s.more)
+		return
+	}
+	for _, e := range s.entries[:s.n] {
+		h[e.key] = e.values
+	}
 }
 
 // trackedWriter remembers the status and body size of a response. It

@@ -6,8 +6,10 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -391,6 +393,53 @@ func TestTrackedWriterReachesConnection(t *testing.T) {
 	for range 2 {
 		if err := <-errs; err != nil {
 			t.Errorf("ResponseController through the layer: %v", err)
+		}
+	}
+}
+
+// TestPanicRestoresOuterHeaders checks that the 500 of a panic carries the
+// headers of the outer layers exactly as they set them, whatever the handler
+// did to them first: a value replaced, appended to (into the spare capacity
+// of the outer layer's slice) or deleted, and headers added. Past the
+// headers a snapshot holds in place, it clones them instead.
+func TestPanicRestoresOuterHeaders(t *testing.T) {
+	for _, extra := range []int{0, 30} {
+		o := newOps(OpsConfig{})
+		h := o.recoverPanic(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			hd := w.Header()
+			hd.Set("Cache-Control", "max-age=60")
+			hd.Del("X-Frame-Options")
+			hd.Add("Vary", "Accept")
+			hd.Set("Etag", `"1.1"`)
+			hd.Set("X-Extra-0", "changed")
+			panic("boom")
+		}))
+		rec := httptest.NewRecorder()
+		outer := rec.Header()
+		outer.Set("Cache-Control", "no-store")
+		outer.Set("X-Frame-Options", "DENY")
+		outer["Vary"] = append(make([]string, 0, 4), "Origin")
+		for i := range extra {
+			outer.Set("X-Extra-"+strconv.Itoa(i), "v")
+		}
+		r := httptest.NewRequest("GET", "/api/tasks/1", nil)
+		r = r.WithContext(withRequestInfo(r.Context(), &requestInfo{ID: "req-1"}))
+		h.ServeHTTP(rec, r)
+
+		if rec.Code != http.StatusInternalServerError {
+			t.Fatalf("%d extra: status %d", extra, rec.Code)
+		}
+		want := http.Header{
+			"Cache-Control":   {"no-store"},
+			"X-Frame-Options": {"DENY"},
+			"Vary":            {"Origin"},
+			"Content-Type":    {"application/problem+json"},
+		}
+		for i := range extra {
+			want.Set("X-Extra-"+strconv.Itoa(i), "v")
+		}
+		if !reflect.DeepEqual(rec.Header(), want) {
+			t.Errorf("%d extra: headers\n%v\nwant\n%v", extra, rec.Header(), want)
 		}
 	}
 }
