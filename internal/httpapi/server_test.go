@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/todod/todod/internal/auth"
 	"github.com/todod/todod/internal/auth/authtest"
 	"github.com/todod/todod/internal/sqlite"
@@ -652,5 +654,38 @@ func TestUnroutedRequestsAreUnmatched(t *testing.T) {
 		if want := `"route":"` + tc.route + `"`; !strings.Contains(e.logs.String(), want) {
 			t.Errorf("%s %s: access log lacks %s:\n%s", tc.method, tc.path, want, e.logs)
 		}
+	}
+}
+
+func TestIsCleanPath(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/": true, "/api/tasks": true, "/api/tasks/": true, "/docs/": true, "/api/tasks/%31": true,
+		"": false, "*": false, "api/tasks": false, "//api": false, "/api//tasks": false, "/api/tasks//": false,
+		"/api/./tasks": false, "/api/x/../tasks": false, "/api/tasks/.": false, "/api/tasks/..": false, "/api/tasks/./": false,
+	} {
+		if got := isCleanPath(p); got != want {
+			t.Errorf("isCleanPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// TestMuxAdapterRecordsOwnSegments checks the first segments route relies
+// on to send a path straight to perUser, and that a wildcard among them
+// turns that off.
+func TestMuxAdapterRecordsOwnSegments(t *testing.T) {
+	a := &muxAdapter{own: http.NewServeMux(), perUser: http.NewServeMux()}
+	noop := func(huma.Context) {}
+	for _, p := range []string{"/api/tasks", "/api/tasks/{id}", "/api/events", "/api/{user_id}/tasks", "/healthz"} {
+		a.Handle(&huma.Operation{Method: http.MethodGet, Path: p}, noop)
+	}
+	if !slices.Equal(a.ownAPISegments, []string{"tasks", "events"}) || a.wildcard {
+		t.Fatalf("segments %q, wildcard %v", a.ownAPISegments, a.wildcard)
+	}
+	a.Handle(&huma.Operation{Method: http.MethodPost, Path: "/api/{kind}/x"}, noop)
+	if !a.wildcard {
+		t.Fatal("a wildcard first segment was not noticed")
+	}
+	if got := NewServer(Config{}).ownAPISegments; !slices.Equal(got, []string{"tasks", "events"}) {
+		t.Fatalf("the server's own segments are %q", got)
 	}
 }
