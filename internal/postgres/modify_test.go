@@ -112,11 +112,11 @@ func TestModifyLosesRace(t *testing.T) {
 		wantCalls int
 		wantErr   error // nil: the toggle applies on top of the rename
 	}{
-		{"retried on the new version", optimisticWrites, false, rename, 2, nil},
+		{"retried on the new version", 2, false, rename, 2, nil},
 		{"falls back to the lock after one attempt", 1, false, rename, 2, nil},
-		{"If-Match no longer holds", optimisticWrites, true, rename, 1, todo.ErrPreconditionFailed},
+		{"If-Match no longer holds", 2, true, rename, 1, todo.ErrPreconditionFailed},
 		{"If-Match no longer holds, under the lock", 1, true, rename, 1, todo.ErrPreconditionFailed},
-		{"deleted meanwhile", optimisticWrites, false, remove, 1, todo.ErrNotFound},
+		{"deleted meanwhile", 2, false, remove, 1, todo.ErrNotFound},
 		{"deleted meanwhile, under the lock", 1, false, remove, 1, todo.ErrNotFound},
 	}
 	for i, tt := range tests {
@@ -234,11 +234,11 @@ func TestConcurrentToggles(t *testing.T) {
 				var got todo.Task
 				var err error
 				switch c % 3 {
-				case 0: // the store's path: optimistic writes, then the lock
+				case 0: // the store's path: an optimistic write, then the lock
 					got, err = s.modify(ctx, "complete-task", user, task.ID, 0, toggle)
-				case 1: // one optimistic write, then the lock
+				case 1: // three optimistic writes, then the lock
 					err = s.run(ctx, "complete-task", func(conn *pgxpool.Conn) error {
-						got, err = modifyTaskOptimistic(ctx, conn, user, task.ID, 0, s.now(), toggle, 1)
+						got, err = modifyTaskOptimistic(ctx, conn, user, task.ID, 0, s.now(), toggle, 3)
 						return err
 					})
 				case 2: // the lock only
