@@ -15,8 +15,8 @@ import (
 // comparing them.
 
 // marshalJSON is the Marshal of the API's JSON format. The bodies of the task
-// operations (a task, or a page of them) are written by appendTask; every
-// other value goes through encoding/json.
+// operations (a task, a page of them, the answer of a delete) are written
+// here; every other value goes through encoding/json.
 func marshalJSON(w io.Writer, v any) error {
 	var p *[]byte
 	switch v := v.(type) {
@@ -33,6 +33,13 @@ func marshalJSON(w io.Writer, v any) error {
 	case []task:
 		p = getJSONBuf()
 		*p = appendTasks(*p, v)
+	case taskDeleted:
+		p = getJSONBuf()
+		*p = append(*p, `{"message":`...)
+		*p = appendJSONString(*p, v.Message)
+		*p = append(*p, `,"id":`...)
+		*p = strconv.AppendInt(*p, v.ID, 10)
+		*p = append(*p, '}')
 	default:
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)

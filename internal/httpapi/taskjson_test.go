@@ -127,6 +127,7 @@ func TestTaskJSONMatchesEncodingJSON(t *testing.T) {
 		sameJSON(t, tk)
 		sameJSON(t, &tk)
 		sameJSON(t, []task{tk})
+		sameJSON(t, taskDeleted{Message: randomText(r), ID: tk.ID})
 	}
 	for range 50 {
 		page := make([]todo.Task, r.IntN(30))
@@ -150,6 +151,7 @@ func TestTaskJSONEdgeValues(t *testing.T) {
 		task{ID: -1 << 63, Tags: []string{"", desc}, Description: &desc, DueAt: &desc, CompletedAt: new(string)},
 		task{ID: 1<<63 - 1, Title: strings.Repeat("\u2028\u2029", 100), Completed: true},
 		taskFrom(todo.Task{}),
+		taskDeleted{}, taskDeleted{Message: "Task deleted successfully", ID: 1<<63 - 1}, taskDeleted{Message: desc, ID: -1 << 63},
 	} {
 		sameJSON(t, v)
 	}
@@ -159,7 +161,6 @@ func TestTaskJSONEdgeValues(t *testing.T) {
 // encoding/json, without HTML escaping.
 func TestJSONFormatOtherTypes(t *testing.T) {
 	for _, v := range []any{
-		taskDeleted{Message: "<Task> & deleted", ID: 4},
 		map[string]any{"a": []int{1}},
 		nil,
 	} {
@@ -197,7 +198,7 @@ var errWrite = errors.New("connection reset")
 func (failingWriter) Write([]byte) (int, error) { return 0, errWrite }
 
 func TestTaskJSONWriteError(t *testing.T) {
-	for _, v := range []any{task{}, &task{}, []task{}, taskDeleted{}} {
+	for _, v := range []any{task{}, &task{}, []task{}, taskDeleted{}, struct{}{}} {
 		if err := marshalJSON(failingWriter{}, v); !errors.Is(err, errWrite) {
 			t.Errorf("%T: error %v, want the writer's", v, err)
 		}
@@ -306,5 +307,6 @@ func FuzzTaskJSON(f *testing.F) {
 		sameJSON(t, body)
 		sameJSON(t, &body)
 		sameJSON(t, tasksFrom([]todo.Task{tk, tk}))
+		sameJSON(t, taskDeleted{Message: title, ID: id})
 	})
 }
