@@ -11,17 +11,18 @@
 //   both        todod has both: Better Auth's JWTs and HS256 tokens minted as
 //               in (b) are accepted side by side.
 //   rotation    todod has only BETTER_AUTH_URL; Better Auth rotates its key
-//               every ROTATION_SECONDS: tokens signed with the new key and
-//               with the old one (still published) are both accepted.
+//               every ROTATION_SECONDS: the new key's first token is accepted
+//               at once or after the 503's Retry-After, and the old key's
+//               tokens (still published) keep working.
 // The shared secret, where used, comes from the environment (HS_SECRET).
 //
 // Prints one line on success; on the first mismatch prints what was expected,
 // what came back and the token's decoded header and claims, and exits 1.
-import { SignJWT, decodeJwt, decodeProtectedHeader } from "jose";
+import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair } from "jose";
 
 const [leg, authURL, apiURL] = process.argv.slice(2);
 if (!leg || !authURL || !apiURL) {
-  console.error("usage: node driver.mjs <jwks:ALG|hs256|both> <better-auth-url> <todod-url>");
+  console.error("usage: node driver.mjs <jwks:ALG|hs256|both|rotation> <better-auth-url> <todod-url>");
   process.exit(2);
 }
 const hsSecret = process.env.HS_SECRET ?? "";
@@ -183,33 +184,135 @@ async function sessionTokensRefused(user) {
   await expectRefused("Better Auth's signed session cookie value (not a JWT)", user.cookieValue, "malformed token: a JWT has three dot-separated parts");
 }
 
-// rotation waits for Better Auth to sign with a new key, which todod has not
-// seen, and checks that todod fetches it (by kid) while the old key's tokens
-// keep working for the grace period.
+// jwksFetches reads how many JWKS fetches todod has finished, by result.
+async function jwksFetches() {
+  const res = await call("GET", apiURL + "/metrics");
+  if (res.status !== 200) fail(`todod GET /metrics: status ${res.status}, want 200`, []);
+  const count = (result) => {
+    const m = res.text.match(new RegExp(`^todod_jwks_refreshes_total\\{result="${result}"\\} ([0-9]+)$`, "m"));
+    if (!m) fail(`todod /metrics has no todod_jwks_refreshes_total{result="${result}"}`, []);
+    return Number(m[1]);
+  };
+  return { success: count("success"), failure: count("failure") };
+}
+
+// expectKeyWait checks a 503 for a token whose key todod cannot fetch yet and
+// returns its Retry-After in seconds: whole, 1 to 10 (MinRefreshInterval),
+// with a problem body.
+function expectKeyWait(what, res, details) {
+  const retry = res.headers.get("retry-after") ?? "";
+  expect(`${what}: Retry-After is whole seconds`, /^[0-9]+$/.test(retry), true, ...details);
+  const wait = Number(retry);
+  expect(`${what}: Retry-After within todod's 10 s limit`, wait >= 1 && wait <= 10, true, ...details);
+  expect(`${what}: Content-Type`, res.headers.get("content-type"), "application/problem+json", ...details);
+  expect(`${what}: problem status`, res.body?.status, 503, ...details);
+  expect(`${what}: problem detail`, res.body?.detail, "the keys to verify the token cannot be fetched right now; retry shortly", ...details);
+  return wait;
+}
+
+const sleep = (seconds) => new Promise((r) => setTimeout(r, seconds * 1000));
+
+// rotation is a key rotation as a frontend meets it. Better Auth's key
+// expires ROTATION_SECONDS after it is made and the next token it signs
+// brings a new one; todod fetches the JWKS again for an unknown kid at most
+// once per 10 s (MinRefreshInterval). A token of a key made since todod's
+// last fetch gets 503 with Retry-After inside that window, and the same token
+// is accepted once the client has waited that long; after it, todod fetches
+// and accepts at once. Which one happened must match the time since todod's
+// last fetch as measured here (that fetch started after TODOD_STARTED_MS, wall
+// clock, and before the first key's token was accepted), and the fetches todod
+// counts on /metrics. Tokens of the old key, still published, keep working
+// throughout; a kid Better Auth never published stays 401.
 async function rotation(user, oldToken) {
   const seconds = Number(process.env.ROTATION_SECONDS);
-  if (!seconds) fail("the rotation leg needs ROTATION_SECONDS", []);
+  const todoStarted = Number(process.env.TODOD_STARTED_MS);
+  if (!seconds || !todoStarted) fail("the rotation leg needs ROTATION_SECONDS and TODOD_STARTED_MS", []);
   const oldKid = decodeProtectedHeader(oldToken).kid;
-  const created = await todod("a task with the first key's token", "POST", "/api/tasks", oldToken, 201, { title: "before rotation" });
+
+  // todod fetched the JWKS when it started. The first key may already have
+  // been rotated then (on a slow machine signing up takes longer than
+  // ROTATION_SECONDS); then this token waits too, as a frontend would.
+  let created = await call("POST", apiURL + "/api/tasks", { token: oldToken, json: { title: "before rotation" } });
+  let firstWaited = 0;
+  let fetchedAfterWall = todoStarted;
+  if (created.status !== 503) {
+    expect("the first key's token: POST /api/tasks status", created.status, 201, `  body: ${created.text.slice(0, 500)}`, describeToken(oldToken));
+  } else {
+    firstWaited = expectKeyWait("the first key's token", created, [describeToken(oldToken)]);
+    await sleep(firstWaited);
+    fetchedAfterWall = Date.now();
+    created = await todod(`the first key's token after Retry-After ${firstWaited} s`, "POST", "/api/tasks", oldToken, 201, { title: "before rotation" });
+  }
+  // todod's last fetch started before this moment, and no token reaches
+  // todod before the new one, so no later fetch can start: any key Better
+  // Auth publishes from now on is new to todod.
+  const fetchedBy = performance.now();
+  const before = (await betterAuth("GET", "/jwks")).body.keys.map((k) => k.kid);
+  expect("the first key is published", before.includes(oldKid), true, `  kids: ${before}`);
+
   let newToken;
-  const deadline = Date.now() + (seconds + 10) * 1000;
+  const patience = seconds + 30;
+  const deadline = Date.now() + patience * 1000;
   while (Date.now() < deadline) {
     const t = (await betterAuth("GET", "/token", { cookie: user.cookie })).body.token;
-    if (decodeProtectedHeader(t).kid !== oldKid) {
+    if (!before.includes(decodeProtectedHeader(t).kid)) {
       newToken = t;
       break;
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(0.2);
   }
-  if (!newToken) fail(`Better Auth did not rotate its key within ${seconds + 10} s`, []);
+  if (!newToken) fail(`Better Auth did not rotate its key within ${patience} s`, []);
   const newKid = decodeProtectedHeader(newToken).kid;
   const kids = (await betterAuth("GET", "/jwks")).body.keys.map((k) => k.kid);
   expect("the JWKS publishes the old and the new key", JSON.stringify([oldKid, newKid].map((k) => kids.includes(k))), "[true,true]", `  kids: ${kids}`);
+
+  const fetches = await jwksFetches();
+  // Seconds from todod's last fetch to its answer to the new token.
+  const sendFrom = performance.now();
+  const first = await call("POST", apiURL + "/api/tasks", { token: newToken, json: { title: "after rotation" } });
+  const sinceFetch = [(sendFrom - fetchedBy) / 1000, (Date.now() - fetchedAfterWall) / 1000];
+  const span = `${sinceFetch[0].toFixed(1)}-${sinceFetch[1].toFixed(1)} s after todod's fetch`;
+  const details = [`  ${span}`, `  Retry-After: ${first.headers.get("retry-after")}`, `  body: ${first.text.slice(0, 500)}`, describeToken(newToken)];
+  let after, how;
+  if (first.status === 503) {
+    expect("503 for the new key's token only while todod may not fetch (< 10 s after its fetch)", sinceFetch[0] < 10, true, ...details);
+    const wait = expectKeyWait("the new key's token", first, details);
+    const waitRange = sinceFetch.map((s) => Math.max(1, Math.ceil(10 - s))).reverse();
+    expect(`the new key's token: Retry-After is what is left of todod's 10 s limit (${waitRange.join("-")} s)`, wait >= waitRange[0] && wait <= waitRange[1], true, ...details);
+    expect("the 503 cost no JWKS fetch", JSON.stringify(await jwksFetches()), JSON.stringify(fetches));
+    const during = await todod("list with the old key's token while the new one waits", "GET", "/api/tasks", oldToken, 200);
+    expect("the 503 created nothing; the old key's token still lists", JSON.stringify(during.body.map((t) => t.id)), JSON.stringify([created.body.id]));
+    await sleep(wait);
+    after = await todod(`the new key's token again after Retry-After ${wait} s`, "POST", "/api/tasks", newToken, 201, { title: "after rotation" });
+    how = `503 Retry-After ${wait} s (${span}), then 201 for the same token`;
+  } else if (first.status === 201) {
+    expect("201 at once for the new key's token only once todod may fetch again (>= 10 s after its fetch)", sinceFetch[1] >= 10, true, ...details);
+    after = first;
+    how = `201 at once (${span}: the 10 s limit had passed)`;
+  } else {
+    fail(`the new key's token: POST /api/tasks status: got ${first.status}, want 503 (Retry-After) or 201`, details);
+  }
+  expect("task created with the new key's token", after.body.title, "after rotation");
+  expect("the new key cost one JWKS fetch", JSON.stringify(await jwksFetches()), JSON.stringify({ ...fetches, success: fetches.success + 1 }));
   for (const [which, token] of [["new", newToken], ["old", oldToken]]) {
     const list = await todod(`list with the ${which} key's token`, "GET", "/api/tasks", token, 200);
-    expect(`list with the ${which} key's token`, JSON.stringify(list.body.map((t) => t.id)), JSON.stringify([created.body.id]));
+    expect(`list with the ${which} key's token, newest first`, JSON.stringify(list.body.map((t) => t.id)), JSON.stringify([after.body.id, created.body.id]));
   }
-  return `accepted: tokens signed with the first key (${oldKid}) and, after rotation, with the new one (${newKid})`;
+
+  // A key Better Auth never published, on a token issued long before todod's
+  // last fetch: that fetch would have listed the key, so it is 401, not 503.
+  const { privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+  const now = Math.floor(Date.now() / 1000);
+  const origin = new URL(authURL).origin;
+  const forged = await new SignJWT({ email: user.email })
+    .setProtectedHeader({ alg: "EdDSA", kid: "never-published" })
+    .setSubject(user.id).setIssuer(origin).setAudience(origin)
+    .setIssuedAt(now - 300).setExpirationTime(now + 600)
+    .sign(privateKey);
+  await expectRefused("a token issued 5 min ago by a key Better Auth never published", forged, "token signed with an unknown key");
+
+  const firstNote = firstWaited ? ` (the first key's token itself waited ${firstWaited} s: its key was made after todod's start-up fetch)` : "";
+  return `new key's token: ${how}; old key's token still accepted${firstNote}; kids ${oldKid} -> ${newKid}`;
 }
 
 async function main() {
