@@ -75,7 +75,7 @@ type Store struct {
 	notifier       *notifier
 	key            serverKey
 	// customPlans is the exec mode of the list and count statements whose best
-	// plan depends on their arguments (planForArguments); 0 when the
+	// plan depends on their arguments (planFor); 0 when the
 	// connection's own mode already plans every execution.
 	customPlans pgx.QueryExecMode
 }
@@ -194,8 +194,8 @@ func poolConfig(dsn string, statementTimeout time.Duration) (cfg *pgxpool.Config
 // connection, for which PostgreSQL may settle on a generic plan after five
 // executions; the other modes use the unnamed statement or the simple
 // protocol, planned every time. cache_describe keeps the single round trip
-// and the binary formats of the default mode; exec serves when its cache is
-// off.
+// and the binary formats of the default mode; exec is for when its cache is
+// off (description_cache_capacity=0).
 func customPlanMode(cfg *pgx.ConnConfig) pgx.QueryExecMode {
 	switch {
 	case cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement:

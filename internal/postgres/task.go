@@ -132,9 +132,9 @@ const optimisticWrites = 1
 // (writeIfVersion), all in autocommit statements: two round trips instead
 // of the four of a locking transaction (BEGIN, SELECT … FOR UPDATE, UPDATE,
 // COMMIT). When another writer got in between, it reads the task again and
-// tries again with the new version, up to attempts writes; then it locks the
-// task in a transaction (modifyTask), so that it completes however busy the
-// task is. The result is that of one of the serial orders of the writes, as
+// tries again with the new version, up to attempts writes (optimisticWrites
+// for the store); then it locks the task in a transaction (modifyTask), so
+// that it completes however busy the task is. The result is that of one of the serial orders of the writes, as
 // with the lock: a caller's If-Match (ifVersion) is checked against every
 // version read, a task deleted in between is ErrNotFound.
 //
@@ -347,21 +347,22 @@ func (s *Store) CountTasks(ctx context.Context, userID string, f todo.TaskFilter
 // arguments.
 func countQuery(userID string, f todo.TaskFilter) (string, []any) {
 	args := &sqlArgs{}
-	return `SELECT count(*) FROM tasks WHERE ` + strings.Join(filterConds(args, userID, f), " AND "), *args
+	query := `SELECT count(*) FROM tasks WHERE ` + strings.Join(filterConds(args, userID, f), " AND ")
+	return query, *args
 }
 
 // planFor returns the arguments of a list or count statement of f, led by
 // the exec mode that plans the statement for them (s.customPlans) when f has
-// a condition whose best plan depends on its value: a due date range, a
-// priority, tags or a text query. No index leads with those columns after
-// user_id, so whether to read a range of the due date index or walk the
-// user's tasks in order, filtering, depends on how many tasks match; a
-// generic plan cannot see that, and for a user with 100,000 tasks one walked
-// 89,717 of them where the plan for the values read the 448 in the due range
-// (TestListPlansSkewed). Such lists are rare and pay a parse and a plan
-// each (some 0.03 ms of planning for a list on a warm connection); the
-// default list and the status filters, which tasks_user_status_idx serves
-// whatever the argument, keep the cached statement.
+// a condition whose selectivity depends on its value: a due date range, the
+// overdue cut-off, priorities, tags or a text query. The best plan then
+// depends on how many of the user's tasks match (read the matching range of
+// the due date index and sort it, or walk the tasks in the requested order
+// and filter), which a generic plan cannot know: for a user with 100,000
+// tasks, a generic plan walked 89,717 of them where the plan for the value
+// read the 448 in the due range (TestListPlansSkewed). Such lists are rare
+// and pay a parse and a plan each (some 0.03 ms of planning on a warm
+// connection); the default list and the status filters, which
+// tasks_user_status_idx serves whatever the value, keep the cached statement.
 func (s *Store) planFor(f todo.TaskFilter, args []any) []any {
 	if s.customPlans == 0 || !valueDependent(f) {
 		return args
@@ -369,8 +370,8 @@ func (s *Store) planFor(f todo.TaskFilter, args []any) []any {
 	return append([]any{s.customPlans}, args...)
 }
 
-// valueDependent reports whether f has a condition whose best plan depends on
-// its value (see planFor).
+// valueDependent reports whether f has a condition whose selectivity depends
+// on its value (see planFor).
 func valueDependent(f todo.TaskFilter) bool {
 	return f.DueBefore != nil || f.DueAfter != nil || f.Overdue ||
 		len(f.Priorities) > 0 || len(f.Tags) > 0 || f.Query != ""
