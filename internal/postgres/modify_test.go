@@ -142,6 +142,7 @@ func TestModifyLosesRace(t *testing.T) {
 			}
 			var got todo.Task
 			err = s.run(ctx, "test", func(conn *pgxpool.Conn) error {
+				var err error
 				got, err = modifyTaskOptimistic(ctx, conn, user, task.ID, ifVersion, s.now(), change, tt.attempts)
 				return err
 			})
