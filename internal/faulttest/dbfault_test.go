@@ -21,6 +21,11 @@ const (
 	maxOpsPerLoad = 20_000
 	loadBefore    = time.Second
 	loadAfter     = 1500 * time.Millisecond
+	// minAckedBefore writes are acknowledged before a fault (warmUp waits up
+	// to warmUpMax more for them on a slow machine), so that every check
+	// has acknowledged writes to check.
+	minAckedBefore = 100
+	warmUpMax      = 30 * time.Second
 	// recoveryBound is the contract: todod serves again within 5 s of the
 	// database returning.
 	recoveryBound = 5 * time.Second
@@ -49,7 +54,7 @@ func postgresFault(t *testing.T, wantOutage bool, fault func(c *cluster)) {
 	client := newClient(t, 10*time.Second)
 
 	l := startLoad(t, client, func() string { return p.base }, workers, maxOpsPerLoad)
-	time.Sleep(loadBefore)
+	l.warmUp(t)
 	faultAt := time.Now()
 	fault(c)
 	back := time.Now()
@@ -72,9 +77,6 @@ func postgresFault(t *testing.T, wantOutage bool, fault func(c *cluster)) {
 	}
 	if wantOutage && o.statuses[http.StatusServiceUnavailable] == 0 {
 		t.Errorf("no 503 while the database was down for a second: the fault did not reach the clients")
-	}
-	if o.acked < 100 {
-		t.Errorf("only %d writes acknowledged: the load is too light to show anything", o.acked)
 	}
 	n := verify(t, client, p.base, o)
 	t.Logf("journal: %d acknowledged tasks checked", n)
@@ -113,7 +115,7 @@ func tododKilled(t *testing.T, dir, dbURL string, check func(t *testing.T)) {
 	client := newClient(t, 10*time.Second)
 
 	l := startLoad(t, client, func() string { return base.Load().(string) }, workers, maxOpsPerLoad)
-	time.Sleep(loadBefore)
+	l.warmUp(t)
 	p.kill9()
 	time.Sleep(200 * time.Millisecond) // the workers meet the dead server
 	o := l.stop()
@@ -124,9 +126,6 @@ func tododKilled(t *testing.T, dir, dbURL string, check func(t *testing.T)) {
 	waitReady(t, client, p2.base, 10*time.Second)
 	t.Logf("%s", o.summary())
 	checkAnswers(t, o, true)
-	if o.acked < 100 {
-		t.Errorf("only %d writes acknowledged: the load is too light to show anything", o.acked)
-	}
 	n := verify(t, client, p2.base, o)
 	t.Logf("journal: %d acknowledged tasks checked after the restart", n)
 }

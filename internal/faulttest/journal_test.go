@@ -137,6 +137,27 @@ func startLoad(t *testing.T, client *http.Client, base func() string, n, maxOps 
 	return l
 }
 
+// warmUp lets the load run for loadBefore and then until minAckedBefore
+// writes are acknowledged (at most warmUpMax), so that a fault meets a load
+// with history however slow the machine is.
+func (l *load) warmUp(t *testing.T) {
+	t.Helper()
+	time.Sleep(loadBefore)
+	deadline := time.Now().Add(warmUpMax)
+	for {
+		l.j.mu.Lock()
+		acked := l.j.o.acked
+		l.j.mu.Unlock()
+		if acked >= minAckedBefore {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d writes acknowledged %v into the load, want %d before the fault", acked, loadBefore+warmUpMax, minAckedBefore)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // stop ends the load and returns what it saw.
 func (l *load) stop() outcome {
 	l.cancel()
