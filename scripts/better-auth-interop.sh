@@ -8,8 +8,9 @@
 # Legs: the plugin's default EdDSA key and ES256, ES512, RS256, PS256 keys, with
 # todod given only BETTER_AUTH_URL; HS256 tokens minted with a shared
 # BETTER_AUTH_SECRET; both set-ups at once; and a key rotation, where the new
-# key's first token gets 503 with Retry-After and then 201, or (on a slow
-# machine, past todod's 10 s JWKS refetch limit) 201 at once.
+# key's first token gets 401 (unknown key) while todod's 10 s JWKS refetch
+# limit holds and 201 once it has passed, or (on a slow machine, past the
+# limit) 201 at once.
 #
 # Needs Node 20+, npm and Go. Bounded to 300 s; stops everything it started.
 set -euo pipefail
@@ -127,9 +128,9 @@ start_todod both BETTER_AUTH_URL="$ba_url" BETTER_AUTH_SECRET="$hs_secret"
 run_leg both
 
 # Better Auth's keys expire 2 s after they are made, so the new key's first
-# token usually reaches todod within 10 s of its last JWKS fetch (503 with
-# Retry-After, then accepted); on a slow machine it may arrive later (accepted
-# at once). The driver checks that the answer matches the time it measured.
+# token usually reaches todod within 10 s of its last JWKS fetch (401 as an
+# unknown key, then accepted once the limit has passed); on a slow machine it
+# may arrive later (accepted at once). The driver checks that the answer matches the time it measured.
 start_better_auth EdDSA "$(secret)" JWKS_ROTATION_SECONDS="$rotation"
 start_todod rotation BETTER_AUTH_URL="$ba_url"
 run_leg rotation

@@ -118,7 +118,6 @@ type Verifier struct {
 	jwks         *jwksCache             // nil without a JWKS URL
 	cache        *tokenCache            // nil when disabled
 	onFailure    func(code string)
-	leeway       time.Duration
 }
 
 // New returns a Verifier for cfg. It makes no network request: the JWKS is
@@ -145,7 +144,6 @@ func New(cfg Config) (*Verifier, error) {
 		jwksIssuer:   cfg.JWKSIssuer,
 		jwksAudience: cfg.JWKSAudience,
 		now:          cfg.Now,
-		leeway:       cfg.Leeway,
 		parsers:      make(map[string]*jwt.Parser),
 		onFailure:    cfg.OnFailure,
 	}
@@ -217,7 +215,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (Principal, error) 
 	if err != nil {
 		return Principal{}, err
 	}
-	key, fromJWKS, err := v.keyFor(ctx, h, token)
+	key, fromJWKS, err := v.keyFor(ctx, h)
 	if err != nil {
 		return Principal{}, err
 	}
@@ -253,7 +251,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (Principal, error) 
 
 // keyFor returns the verification key for the token's algorithm and kid, and
 // whether it came from the JWKS.
-func (v *Verifier) keyFor(ctx context.Context, h header, token string) (key any, fromJWKS bool, err error) {
+func (v *Verifier) keyFor(ctx context.Context, h header) (key any, fromJWKS bool, err error) {
 	switch {
 	case isHMAC(h.alg):
 		if v.secret == nil {
@@ -264,14 +262,7 @@ func (v *Verifier) keyFor(ctx context.Context, h header, token string) (key any,
 		if v.jwks == nil {
 			return nil, false, invalid(CodeAlgorithm, h.alg+" tokens are not accepted: no JWKS is configured")
 		}
-		// Only when its kid is unknown: the token's (unverified) iat, widened by
-		// the leeway for the issuer's clock, tells a key newer than the cached
-		// set from one that was never published.
-		issued := func() (time.Time, bool) {
-			iat, ok := unverifiedIssuedAt(token)
-			return iat.Add(v.leeway), ok
-		}
-		k, err := v.jwks.key(ctx, h.alg, h.kid, issued)
+		k, err := v.jwks.key(ctx, h.alg, h.kid)
 		return k, true, err
 	case isNone(h.alg):
 		return nil, false, invalid(CodeAlgorithm, "unsigned tokens (alg none) are not accepted")

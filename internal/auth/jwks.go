@@ -41,14 +41,13 @@ type jwksCache struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu           sync.Mutex
-	set          *keySet       // last good set; nil until a fetch succeeds
-	fetchedAt    time.Time     // when set was fetched
-	setStartedAt time.Time     // when the fetch of set started
-	attempted    bool          // a fetch has started at least once
-	attemptedAt  time.Time     // when the last fetch started
-	lastErr      error         // outcome of the last finished fetch
-	inflight     chan struct{} // closed when the running fetch ends; nil when none runs
+	mu          sync.Mutex
+	set         *keySet       // last good set; nil until a fetch succeeds
+	fetchedAt   time.Time     // when set was fetched
+	attempted   bool          // a fetch has started at least once
+	attemptedAt time.Time     // when the last fetch started
+	lastErr     error         // outcome of the last finished fetch
+	inflight    chan struct{} // closed when the running fetch ends; nil when none runs
 }
 
 func newJWKSCache(u *url.URL, cfg Config) *jwksCache {
@@ -101,20 +100,9 @@ func sameHostRedirects(then func(*http.Request, []*http.Request) error) func(*ht
 
 // key returns the public key for a token's alg and kid, fetching the JWKS when
 // needed. Errors: *InvalidTokenError or *UnavailableError.
-//
-// An unknown kid is refused (401) when the set in hand would have listed its
-// key: when that set's fetch started after the token arrived (the key existed
-// before the token was signed), or before the token was issued (issued: the
-// token's iat plus the leeway for the issuer's clock; a token without iat is
-// judged by the set alone). Otherwise the key may have been rotated in after
-// the last fetch while MinRefreshInterval forbids a new one: 503 with
-// Retry-After until that fetch may run, so a client retries instead of
-// signing its user out. A flood of random kids still causes at most one fetch
-// per interval.
-func (c *jwksCache) key(ctx context.Context, alg, kid string, issued func() (time.Time, bool)) (any, error) {
+func (c *jwksCache) key(ctx context.Context, alg, kid string) (any, error) {
 	c.mu.Lock()
 	now := c.now()
-	arrived := now
 	k, err := c.set.find(alg, kid)
 	if err == nil {
 		if now.Sub(c.fetchedAt) >= c.refreshEvery && c.inflight == nil && c.mayFetchLocked(now) {
@@ -150,23 +138,9 @@ func (c *jwksCache) key(ctx context.Context, alg, kid string, issued func() (tim
 	case c.lastErr != nil:
 		// The key may be one the JWKS would now list: not the client's fault.
 		return nil, &UnavailableError{RetryAfter: c.retryAfterLocked(c.now()), Err: c.lastErr}
-	case c.newerThanSetLocked(arrived, issued):
-		return nil, &UnavailableError{RetryAfter: c.retryAfterLocked(c.now()),
-			Err: errors.New("the token's kid is not in the JWKS fetched before it was issued; the next fetch is rate-limited")}
 	default:
 		return nil, invalid(CodeUnknownKey, "token signed with an unknown key")
 	}
-}
-
-// newerThanSetLocked reports whether a token that arrived at arrived and was
-// issued at issued() may be signed with a key published after the current
-// set was fetched.
-func (c *jwksCache) newerThanSetLocked(arrived time.Time, issued func() (time.Time, bool)) bool {
-	if c.set == nil || issued == nil || !c.setStartedAt.Before(arrived) {
-		return false
-	}
-	iat, ok := issued()
-	return ok && iat.After(c.setStartedAt)
 }
 
 func (c *jwksCache) mayFetchLocked(now time.Time) bool {
@@ -191,11 +165,11 @@ func (c *jwksCache) startLocked(now time.Time) chan struct{} {
 	c.attempted = true
 	c.attemptedAt = now
 	c.wg.Add(1)
-	go c.run(done, now)
+	go c.run(done)
 	return done
 }
 
-func (c *jwksCache) run(done chan struct{}, started time.Time) {
+func (c *jwksCache) run(done chan struct{}) {
 	defer c.wg.Done()
 	defer close(done)
 	set, skipped, err := c.fetch()
@@ -207,7 +181,6 @@ func (c *jwksCache) run(done chan struct{}, started time.Time) {
 	if err == nil {
 		c.set = set
 		c.fetchedAt = c.now()
-		c.setStartedAt = started
 	}
 	c.lastErr = err
 	c.inflight = nil

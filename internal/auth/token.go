@@ -71,25 +71,6 @@ func parseHeader(token string) (header, error) {
 	return h, nil
 }
 
-// unverifiedIssuedAt returns the iat of a token whose signature has not been
-// checked yet. It only decides between 401 and 503 for a token whose key is
-// unknown (jwksCache.key), never whether a token is accepted.
-func unverifiedIssuedAt(token string) (time.Time, bool) {
-	_, rest, _ := strings.Cut(token, ".")
-	payload, _, _ := strings.Cut(rest, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		return time.Time{}, false
-	}
-	var c struct {
-		IssuedAt *float64 `json:"iat"`
-	}
-	if json.Unmarshal(raw, &c) != nil || c.IssuedAt == nil || *c.IssuedAt < 0 || *c.IssuedAt > 1<<40 {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(*c.IssuedAt), 0), true
-}
-
 // claims is the payload as the jwt parser sees it. It keeps the raw members so
 // that names match exactly (encoding/json would match struct fields ignoring
 // case) and so that a claim of the wrong type is reported after the signature

@@ -12,7 +12,8 @@
 //               in (b) are accepted side by side.
 //   rotation    todod has only BETTER_AUTH_URL; Better Auth rotates its key
 //               every ROTATION_SECONDS: the new key's first token is accepted
-//               at once or after the 503's Retry-After, and the old key's
+//               at once, or refused as an unknown key (401) until todod may
+//               fetch the JWKS again (10 s after its last fetch), and the old key's
 //               tokens (still published) keep working.
 // The shared secret, where used, comes from the environment (HS_SECRET).
 //
@@ -196,29 +197,38 @@ async function jwksFetches() {
   return { success: count("success"), failure: count("failure") };
 }
 
-// expectKeyWait checks a 503 for a token whose key todod cannot fetch yet and
-// returns its Retry-After in seconds: whole, 1 to 10 (MinRefreshInterval),
-// with a problem body.
-function expectKeyWait(what, res, details) {
-  const retry = res.headers.get("retry-after") ?? "";
-  expect(`${what}: Retry-After is whole seconds`, /^[0-9]+$/.test(retry), true, ...details);
-  const wait = Number(retry);
-  expect(`${what}: Retry-After within todod's 10 s limit`, wait >= 1 && wait <= 10, true, ...details);
-  expect(`${what}: Content-Type`, res.headers.get("content-type"), "application/problem+json", ...details);
-  expect(`${what}: problem status`, res.body?.status, 503, ...details);
-  expect(`${what}: problem detail`, res.body?.detail, "the keys to verify the token cannot be fetched right now; retry shortly", ...details);
-  return wait;
+// expectUnknownKey checks todod's answer to a token whose key it has not
+// fetched and may not fetch yet: 401, as for any unknown kid, with the
+// problem detail and WWW-Authenticate that say so.
+function expectUnknownKey(what, res, details) {
+  expect(`${what}: status`, res.status, 401, ...details);
+  expect(`${what}: WWW-Authenticate`, /error="invalid_token"/.test(res.headers.get("www-authenticate") ?? ""), true, ...details);
+  expect(`${what}: problem detail`, res.body?.detail, "token signed with an unknown key", ...details);
 }
 
 const sleep = (seconds) => new Promise((r) => setTimeout(r, seconds * 1000));
+
+// untilAccepted sends the same POST once a second until todod accepts it (its
+// next JWKS fetch is allowed 10 s after the last one), at most 15 times, and
+// returns the 201 and the seconds it waited.
+async function untilAccepted(what, token, json) {
+  const start = performance.now();
+  for (let i = 0; i < 15; i++) {
+    await sleep(1);
+    const res = await call("POST", apiURL + "/api/tasks", { token, json });
+    if (res.status === 201) return { res, waited: (performance.now() - start) / 1000 };
+    expectUnknownKey(`${what} while todod may not fetch again`, res, [describeToken(token)]);
+  }
+  fail(`${what}: still refused 15 s later`, [describeToken(token)]);
+}
 
 // rotation is a key rotation as a frontend meets it. Better Auth's key
 // expires ROTATION_SECONDS after it is made and the next token it signs
 // brings a new one; todod fetches the JWKS again for an unknown kid at most
 // once per 10 s (MinRefreshInterval). A token of a key made since todod's
-// last fetch gets 503 with Retry-After inside that window, and the same token
-// is accepted once the client has waited that long; after it, todod fetches
-// and accepts at once. Which one happened must match the time since todod's
+// last fetch is refused like any unknown kid (401) inside that window, and
+// the same token is accepted once the window has passed; after it, todod
+// fetches and accepts at once. Which one happened must match the time since todod's
 // last fetch as measured here (that fetch started after TODOD_STARTED_MS, wall
 // clock, and before the first key's token was accepted), and the fetches todod
 // counts on /metrics. Tokens of the old key, still published, keep working
@@ -235,13 +245,14 @@ async function rotation(user, oldToken) {
   let created = await call("POST", apiURL + "/api/tasks", { token: oldToken, json: { title: "before rotation" } });
   let firstWaited = 0;
   let fetchedAfterWall = todoStarted;
-  if (created.status !== 503) {
+  if (created.status !== 401) {
     expect("the first key's token: POST /api/tasks status", created.status, 201, `  body: ${created.text.slice(0, 500)}`, describeToken(oldToken));
   } else {
-    firstWaited = expectKeyWait("the first key's token", created, [describeToken(oldToken)]);
-    await sleep(firstWaited);
-    fetchedAfterWall = Date.now();
-    created = await todod(`the first key's token after Retry-After ${firstWaited} s`, "POST", "/api/tasks", oldToken, 201, { title: "before rotation" });
+    expectUnknownKey("the first key's token", created, [describeToken(oldToken)]);
+    const waitedFrom = Date.now();
+    ({ res: created, waited: firstWaited } = await untilAccepted("the first key's token", oldToken, { title: "before rotation" }));
+    firstWaited = Math.round(firstWaited);
+    fetchedAfterWall = waitedFrom;
   }
   // todod's last fetch started before this moment, and no token reaches
   // todod before the new one, so no later fetch can start: any key Better
@@ -272,25 +283,24 @@ async function rotation(user, oldToken) {
   const first = await call("POST", apiURL + "/api/tasks", { token: newToken, json: { title: "after rotation" } });
   const sinceFetch = [(sendFrom - fetchedBy) / 1000, (Date.now() - fetchedAfterWall) / 1000];
   const span = `${sinceFetch[0].toFixed(1)}-${sinceFetch[1].toFixed(1)} s after todod's fetch`;
-  const details = [`  ${span}`, `  Retry-After: ${first.headers.get("retry-after")}`, `  body: ${first.text.slice(0, 500)}`, describeToken(newToken)];
+  const details = [`  ${span}`, `  body: ${first.text.slice(0, 500)}`, describeToken(newToken)];
   let after, how;
-  if (first.status === 503) {
-    expect("503 for the new key's token only while todod may not fetch (< 10 s after its fetch)", sinceFetch[0] < 10, true, ...details);
-    const wait = expectKeyWait("the new key's token", first, details);
-    const waitRange = sinceFetch.map((s) => Math.max(1, Math.ceil(10 - s))).reverse();
-    expect(`the new key's token: Retry-After is what is left of todod's 10 s limit (${waitRange.join("-")} s)`, wait >= waitRange[0] && wait <= waitRange[1], true, ...details);
-    expect("the 503 cost no JWKS fetch", JSON.stringify(await jwksFetches()), JSON.stringify(fetches));
-    const during = await todod("list with the old key's token while the new one waits", "GET", "/api/tasks", oldToken, 200);
-    expect("the 503 created nothing; the old key's token still lists", JSON.stringify(during.body.map((t) => t.id)), JSON.stringify([created.body.id]));
-    await sleep(wait);
-    after = await todod(`the new key's token again after Retry-After ${wait} s`, "POST", "/api/tasks", newToken, 201, { title: "after rotation" });
-    how = `503 Retry-After ${wait} s (${span}), then 201 for the same token`;
+  if (first.status === 401) {
+    expect("401 for the new key's token only while todod may not fetch (< 10 s after its fetch)", sinceFetch[0] < 10, true, ...details);
+    expectUnknownKey("the new key's token", first, details);
+    expect("the refusal cost no JWKS fetch", JSON.stringify(await jwksFetches()), JSON.stringify(fetches));
+    const during = await todod("list with the old key's token while the new one is refused", "GET", "/api/tasks", oldToken, 200);
+    expect("the refusal created nothing; the old key's token still lists", JSON.stringify(during.body.map((t) => t.id)), JSON.stringify([created.body.id]));
+    const { res, waited } = await untilAccepted("the new key's token", newToken, { title: "after rotation" });
+    after = res;
+    expect("the new key's token is accepted once todod may fetch (about 10 s after its fetch)", sinceFetch[0] + waited >= 9, true, ...details);
+    how = `401 (${span}), then 201 for the same token ${waited.toFixed(1)} s later, once todod could fetch again`;
   } else if (first.status === 201) {
     expect("201 at once for the new key's token only once todod may fetch again (>= 10 s after its fetch)", sinceFetch[1] >= 10, true, ...details);
     after = first;
     how = `201 at once (${span}: the 10 s limit had passed)`;
   } else {
-    fail(`the new key's token: POST /api/tasks status: got ${first.status}, want 503 (Retry-After) or 201`, details);
+    fail(`the new key's token: POST /api/tasks status: got ${first.status}, want 401 (unknown key, within todod's 10 s limit) or 201`, details);
   }
   expect("task created with the new key's token", after.body.title, "after rotation");
   expect("the new key cost one JWKS fetch", JSON.stringify(await jwksFetches()), JSON.stringify({ ...fetches, success: fetches.success + 1 }));
@@ -299,8 +309,7 @@ async function rotation(user, oldToken) {
     expect(`list with the ${which} key's token, newest first`, JSON.stringify(list.body.map((t) => t.id)), JSON.stringify([after.body.id, created.body.id]));
   }
 
-  // A key Better Auth never published, on a token issued long before todod's
-  // last fetch: that fetch would have listed the key, so it is 401, not 503.
+  // A key Better Auth never published: 401.
   const { privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
   const now = Math.floor(Date.now() / 1000);
   const origin = new URL(authURL).origin;
@@ -311,7 +320,7 @@ async function rotation(user, oldToken) {
     .sign(privateKey);
   await expectRefused("a token issued 5 min ago by a key Better Auth never published", forged, "token signed with an unknown key");
 
-  const firstNote = firstWaited ? ` (the first key's token itself waited ${firstWaited} s: its key was made after todod's start-up fetch)` : "";
+  const firstNote = firstWaited ? ` (the first key's token itself was accepted ${firstWaited} s later: its key was made after todod's start-up fetch)` : "";
   return `new key's token: ${how}; old key's token still accepted${firstNote}; kids ${oldKid} -> ${newKid}`;
 }
 
