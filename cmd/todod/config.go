@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -356,11 +357,20 @@ func envLookup(getenv func(string) string, dir string) (func(string) string, err
 
 // webOrigin is the origin of an http(s) URL as the WHATWG URL standard (and so
 // Better Auth, which takes its issuer from new URL(baseURL).origin) writes
-// it: scheme and host in lower case, the scheme's default port dropped.
+// it: scheme and host in lower case, an IPv6 address in its canonical form,
+// the port as a plain number, the scheme's default port dropped. Hosts
+// outside ASCII (which the standard turns into punycode) are kept as given:
+// set JWT_ISSUER and JWT_AUDIENCE for those.
 func webOrigin(u *url.URL) string {
-	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
-	if strings.Contains(host, ":") {
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname())
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+		host = "[" + ip.String() + "]"
+	} else if strings.Contains(host, ":") {
 		host = "[" + host + "]"
+	}
+	port := u.Port()
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10)
 	}
 	if port == "" || (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
 		return scheme + "://" + host

@@ -189,6 +189,9 @@ func TestConfigAuth(t *testing.T) {
 		"https://app.example.com:8443":     "https://app.example.com:8443",
 		"http://[::1]:3000/":               "http://[::1]:3000",
 		"http://[::1]:80":                  "http://[::1]",
+		"http://[0:0:0:0:0:0:0:1]:3000":    "http://[::1]:3000",
+		"https://app.example.com:0443":     "https://app.example.com",
+		"http://localhost:03000":           "http://localhost:3000",
 	} {
 		c, err = load(t, map[string]string{"BETTER_AUTH_URL": base})
 		if err != nil || c.JWKSIssuer != origin || !reflect.DeepEqual(c.JWKSAudience, []string{origin}) {
