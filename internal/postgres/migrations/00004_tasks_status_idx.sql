@@ -9,8 +9,13 @@
 --
 -- Building it blocks writes to tasks for as long as it takes (about a second
 -- per million rows), which may exceed the connection's statement timeout.
+-- Waiting for the table's lock is bounded more tightly, because writes queue
+-- behind a waiting build: a long transaction on tasks fails the migration
+-- after a minute (retry the deploy) instead of holding writes for ten. An
+-- index made by hand under this name is kept.
 SET LOCAL statement_timeout = '10min';
-CREATE INDEX tasks_user_status_idx ON tasks (user_id, completed, created_at, id);
+SET LOCAL lock_timeout = '1min';
+CREATE INDEX IF NOT EXISTS tasks_user_status_idx ON tasks (user_id, completed, created_at, id);
 
 -- +goose Down
-DROP INDEX tasks_user_status_idx;
+DROP INDEX IF EXISTS tasks_user_status_idx;
