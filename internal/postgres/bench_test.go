@@ -164,25 +164,7 @@ func BenchmarkWrites(b *testing.B) {
 func BenchmarkListSkewed(b *testing.B) {
 	s := openStore(b, testDatabase(b), Options{StatementTimeout: time.Minute})
 	ctx := context.Background()
-	for _, stmt := range []string{`
-		INSERT INTO tasks (user_id, title, title_key, search_key, priority, tags, due_at, created_at, updated_at, seq)
-		SELECT 'big-user', 'Task ' || i, 'task ' || i, 'task ' || i, i % 4, ARRAY['t' || i % 10],
-		       CASE WHEN i % 5 <> 0 THEN ts + (i % 97) * interval '1 hour' END, ts, ts, i
-		FROM generate_series(1, 100000) AS i,
-		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`, `
-		INSERT INTO tasks (user_id, title, title_key, search_key, completed, completed_at, priority, tags,
-		                   due_at, created_at, updated_at, seq)
-		SELECT 'small-' || u, 'Small ' || i, 'small ' || i, 'small ' || i, i % 2 = 0,
-		       CASE WHEN i % 2 = 0 THEN ts END, i % 4, ARRAY['t' || i % 10],
-		       CASE WHEN i % 5 <> 0 THEN ts + interval '1 day' END, ts, ts, i
-		FROM generate_series(1, 10) AS i, generate_series(0, 2) AS u,
-		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`,
-		`ANALYZE tasks`,
-	} {
-		if _, err := s.pool.Exec(ctx, stmt); err != nil {
-			b.Fatal(err)
-		}
-	}
+	seedSkewed(b, s)
 	at := time.Date(2026, 1, 1, 5, 0, 0, 0, time.UTC)
 	for _, user := range []string{"big-user", "small-1"} {
 		for _, c := range []struct {

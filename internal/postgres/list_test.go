@@ -250,25 +250,7 @@ func TestListPlansSkewed(t *testing.T) {
 	s := openStore(t, testDatabase(t), seedOptions)
 	ctx := context.Background()
 	const big, small = "big-user", "small-1"
-	for _, stmt := range []string{`
-		INSERT INTO tasks (user_id, title, title_key, search_key, priority, tags, due_at, created_at, updated_at, seq)
-		SELECT 'big-user', 'Task ' || i, 'task ' || i, 'task ' || i, i % 4, ARRAY['t' || i % 10],
-		       CASE WHEN i % 5 <> 0 THEN ts + (i % 97) * interval '1 hour' END, ts, ts, i
-		FROM generate_series(1, 100000) AS i,
-		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`, `
-		INSERT INTO tasks (user_id, title, title_key, search_key, completed, completed_at, priority, tags,
-		                   due_at, created_at, updated_at, seq)
-		SELECT 'small-' || u, 'Small ' || i, 'small ' || i, 'small ' || i, i % 2 = 0,
-		       CASE WHEN i % 2 = 0 THEN ts END, i % 4, ARRAY['t' || i % 10],
-		       CASE WHEN i % 5 <> 0 THEN ts + interval '1 day' END, ts, ts, i
-		FROM generate_series(1, 10) AS i, generate_series(0, 2) AS u,
-		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`,
-		`ANALYZE tasks`,
-	} {
-		if _, err := s.pool.Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	seedSkewed(t, s)
 	for _, c := range []struct {
 		user   string
 		status todo.Status
@@ -637,4 +619,31 @@ func sqlLiteral(t *testing.T, v any) string {
 	}
 	t.Fatalf("no literal for %T", v)
 	return ""
+}
+
+// seedSkewed fills the tasks table with one user of 100,000 tasks
+// ("big-user", all pending, four in five with a due date spread over four
+// days) and three of ten ("small-0" to "small-2", half completed), then
+// analyzes it: a table skewed to one user, where a generic plan goes wrong.
+func seedSkewed(tb testing.TB, s *Store) {
+	tb.Helper()
+	for _, stmt := range []string{`
+		INSERT INTO tasks (user_id, title, title_key, search_key, priority, tags, due_at, created_at, updated_at, seq)
+		SELECT 'big-user', 'Task ' || i, 'task ' || i, 'task ' || i, i % 4, ARRAY['t' || i % 10],
+		       CASE WHEN i % 5 <> 0 THEN ts + (i % 97) * interval '1 hour' END, ts, ts, i
+		FROM generate_series(1, 100000) AS i,
+		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`, `
+		INSERT INTO tasks (user_id, title, title_key, search_key, completed, completed_at, priority, tags,
+		                   due_at, created_at, updated_at, seq)
+		SELECT 'small-' || u, 'Small ' || i, 'small ' || i, 'small ' || i, i % 2 = 0,
+		       CASE WHEN i % 2 = 0 THEN ts END, i % 4, ARRAY['t' || i % 10],
+		       CASE WHEN i % 5 <> 0 THEN ts + interval '1 day' END, ts, ts, i
+		FROM generate_series(1, 10) AS i, generate_series(0, 2) AS u,
+		     LATERAL (SELECT timestamptz '2026-01-01' + i * interval '1 second' AS ts) AS x`,
+		`ANALYZE tasks`,
+	} {
+		if _, err := s.pool.Exec(context.Background(), stmt); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }
