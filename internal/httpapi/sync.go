@@ -192,14 +192,11 @@ func (s *Server) listChanges(ctx context.Context, in *listChangesInput) (*change
 		return nil, s.errorFor(ctx, err)
 	}
 	out := &changesOutput{Body: taskChanges{
-		Tasks:   make([]task, len(ch.Tasks)),
+		Tasks:   tasksFrom(ch.Tasks),
 		Deleted: make([]taskTombstone, len(ch.Deleted)),
 		Cursor:  encodeChangeCursor(key, sc.userID, nextPos(ch)),
 		HasMore: ch.HasMore,
 	}}
-	for i, t := range ch.Tasks {
-		out.Body.Tasks[i] = taskFrom(t)
-	}
 	for i, d := range ch.Deleted {
 		out.Body.Deleted[i] = taskTombstone{ID: d.ID, DeletedAt: formatTime(d.DeletedAt)}
 	}
