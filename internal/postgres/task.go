@@ -166,8 +166,9 @@ func modifyTaskOptimistic(ctx context.Context, conn *pgxpool.Conn, userID string
 }
 
 // modifyTask locks the task, checks its version, applies change in Go and
-// writes the result back with the user's next change number, taken in the
-// same statement (see createTask).
+// writes the result back (writeIfVersion, which the lock makes succeed) with
+// the user's next change number, taken in the same statement (see
+// createTask).
 func modifyTask(ctx context.Context, tx pgx.Tx, userID string, id, ifVersion int64, now time.Time,
 	change func(t todo.Task, now time.Time) todo.Task) (todo.Task, error) {
 	cur, err := scanTask(userID, tx.QueryRow(ctx, `
@@ -183,22 +184,11 @@ func modifyTask(ctx context.Context, tx pgx.Tx, userID string, id, ifVersion int
 	if ifVersion != 0 && cur.Version != ifVersion {
 		return todo.Task{}, todo.ErrPreconditionFailed
 	}
-	t := change(cur, now)
-	return scanTask(userID, tx.QueryRow(ctx, `
-		WITH change AS (
-			INSERT INTO task_users (user_id, seq) VALUES ($2, 1)
-			ON CONFLICT (user_id) DO UPDATE SET seq = task_users.seq + 1
-			RETURNING seq)
-		UPDATE tasks
-		SET title = $3, title_key = $4, description = $5, search_key = $6, completed = $7,
-		    priority = $8, tags = $9, due_at = $10, completed_at = $11,
-		    updated_at = $12, version = version + 1, seq = (SELECT seq FROM change)
-		WHERE id = $1 AND user_id = $2
-		RETURNING id, title, description, completed, priority, tags,
-		          due_at, completed_at, created_at, updated_at, version, seq`,
-		id, userID, t.Title, todo.TitleKey(t.Title), t.Description, todo.SearchKey(t.Title, t.Description),
-		t.Completed, int16(t.Priority.Rank()), tagsArg(t.Tags), timeArg(t.DueAt), timeArg(t.CompletedAt),
-		now))
+	t, written, err := writeIfVersion(ctx, tx, userID, cur.Version, change(cur, now), now)
+	if err == nil && !written {
+		return todo.Task{}, fmt.Errorf("task %d changed while this transaction held its lock", id)
+	}
+	return t, err
 }
 
 // writeIfVersion writes t over the user's task t.ID if the task still has
