@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,49 +217,29 @@ func BenchmarkWritesRemote(b *testing.B) {
 // chunk that a client sends for delay, and returns dsn pointed at it.
 func startDelayProxy(b *testing.B, dsn string, delay time.Duration) string {
 	b.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ln.Close() })
-	target := u.Host
-	go func() {
+	return startProxy(b, dsn, func(client net.Conn, target string) {
+		defer client.Close()
+		server, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		defer server.Close()
+		go func() {
+			_, _ = io.Copy(client, server)
+			_ = client.Close()
+		}()
+		buf := make([]byte, 64<<10)
 		for {
-			client, err := ln.Accept()
+			n, err := client.Read(buf)
+			if n > 0 {
+				time.Sleep(delay)
+				if _, err := server.Write(buf[:n]); err != nil {
+					return
+				}
+			}
 			if err != nil {
 				return
 			}
-			go func() {
-				defer client.Close()
-				server, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer server.Close()
-				go func() {
-					_, _ = io.Copy(client, server)
-					_ = client.Close()
-				}()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := client.Read(buf)
-					if n > 0 {
-						time.Sleep(delay)
-						if _, err := server.Write(buf[:n]); err != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	u.Host = ln.Addr().String()
-	return u.String()
+	}).String()
 }

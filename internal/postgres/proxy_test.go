@@ -23,9 +23,21 @@ const (
 // relayed untouched. It returns dsn pointed at the proxy, without TLS.
 func startRefusingProxy(t *testing.T, dsn, param string) string {
 	t.Helper()
+	u := startProxy(t, dsn, func(client net.Conn, target string) { relay(client, target, param) })
+	q := u.Query()
+	q.Set("sslmode", "disable")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// startProxy listens on a free loopback port and hands every connection to
+// serve, with the address of the server of dsn, until the test ends; it
+// returns dsn pointed at the proxy. serve owns the client connection.
+func startProxy(tb testing.TB, dsn string, serve func(client net.Conn, target string)) *url.URL {
+	tb.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	target := u.Host
 	if u.Port() == "" {
@@ -33,10 +45,10 @@ func startRefusingProxy(t *testing.T, dsn, param string) string {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		_ = ln.Close()
 		wg.Wait()
 	})
@@ -46,15 +58,11 @@ func startRefusingProxy(t *testing.T, dsn, param string) string {
 			if err != nil {
 				return
 			}
-			wg.Go(func() { relay(c, target, param) })
+			wg.Go(func() { serve(c, target) })
 		}
 	})
-
 	u.Host = ln.Addr().String()
-	q := u.Query()
-	q.Set("sslmode", "disable")
-	u.RawQuery = q.Encode()
-	return u.String()
+	return u
 }
 
 func relay(client net.Conn, target, param string) {
